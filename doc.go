@@ -1,0 +1,65 @@
+// Package gopqr keeps a database/sql pool of PostgreSQL connections working
+// while the database passwords rotate.
+//
+// [Open] returns an ordinary [*sql.DB]. Its connector knows one or more
+// logins in order of preference and, for every new connection, uses the
+// first one the server accepts:
+//
+//	db, err := gopqr.Open("host=db.internal dbname=app sslmode=verify-full",
+//		gopqr.WithPairs(current, previous),
+//		gopqr.WithRefresher(store.Fetch),
+//		gopqr.WithMaxLifetime(10*time.Minute),
+//	)
+//
+// # Rotation schemes
+//
+// Alternating users (two logins, the one not in use gets a new password at
+// each rotation): give current then previous. A connection that meets a
+// changed password falls back to the other login, which still works, and a
+// refresh picks up the new list.
+//
+// Single user (one login changed in place): give the current pair and, while
+// a rotation is in flight, the pending one after it. If the store has no
+// pending version, the database may accept a password the store does not
+// serve yet; Connect then waits for refreshes, within [WithRetryBudget] and
+// the caller's context, until the store catches up.
+//
+// # What triggers what
+//
+// Only a credential rejection (SQLSTATE 28P01 invalid_password or 28000
+// invalid_authorization_specification) moves on to the next login. It also
+// starts one refresh in the background, shared by every connection that
+// asks. A refused connection, a timeout, too many connections or a server
+// that is starting up return at once and trigger nothing.
+//
+// A rejected login rests: it is not tried again until a refresh changes its
+// password or [DefaultRejectionHold] has passed, so a process sends each
+// stale password to the server about once, not once per connection, and
+// does not risk locking the account.
+//
+// The refresher is called at most once at a time. A failed call is retried
+// with backoff ([WithBackoff]); a call that returns the same list as before
+// is not retried against the server.
+//
+// # What gopqr owns in the pool
+//
+// Each connection remembers its login and when it expires. After a refresh
+// drops a login, and once [WithMaxLifetime] (less a random tenth of it) has
+// passed, the pool discards the connection the next time it checks it
+// (driver.Validator and driver.SessionResetter), never during a query.
+// Open sets [sql.DB.SetConnMaxLifetime]; every other pool setting is yours.
+//
+// # Observability
+//
+// State changes, and only those, are logged through [WithLogger], sent to
+// [WithAlert] and counted in [Connector.Stats]. Passwords never appear in
+// logs, errors or the printed forms of [Pair].
+//
+// # Known limitations
+//
+// A rotation that changes a password while connections opened with it are
+// in use does not end those sessions: PostgreSQL keeps them authenticated,
+// and gopqr retires them only when a refresh drops the login or their
+// lifetime ends. Concurrent connects that start before the first rejection
+// of a stale password is seen may each send it once.
+package gopqr

@@ -1,0 +1,390 @@
+package gopqr
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connector opens connections with the first login the server accepts,
+// falls back to the next one on a credential rejection, asks the refresher
+// for new logins, and lets the pool retire connections whose login was
+// dropped or whose lifetime is over. It is safe for concurrent use. Build
+// one with [NewConnector] and hand it to [sql.OpenDB], or use [Open].
+type Connector struct {
+	cfg    *config
+	ev     *events
+	ref    *refresher // nil without WithRefresher
+	state  atomic.Pointer[loginSet]
+	setMu  sync.Mutex // serialises publish, so generations stay in order
+	turn   atomic.Uint64
+	stats  counters
+	window window
+	closed atomic.Bool
+	once   sync.Once
+}
+
+var (
+	_ driver.Connector = (*Connector)(nil)
+	_ io.Closer        = (*Connector)(nil)
+)
+
+// loginSet is one published list of logins. It is never modified.
+type loginSet struct {
+	logins []*login
+	gen    uint64
+}
+
+// login is one Pair with what this process has learnt about it. The same
+// record is kept across refreshes that return the same username and
+// password, so a rejection is remembered until the password changes.
+type login struct {
+	Pair
+	retired    atomic.Bool
+	rejectedAt atomic.Int64 // unix nanoseconds of the last rejection, or 0
+}
+
+func newConnector(cfg *config) *Connector {
+	c := &Connector{cfg: cfg}
+	c.ev = &events{log: cfg.logger, alert: cfg.alert, secrets: c.secrets}
+	c.state.Store(&loginSet{})
+	if cfg.pairsSet {
+		c.publish(cfg.pairs)
+	}
+	if cfg.refresh != nil {
+		c.ref = newRefresher(cfg, c.ev, c.apply, &c.stats)
+	}
+	return c
+}
+
+// Driver returns a driver whose connectors behave like this one's.
+func (c *Connector) Driver() driver.Driver { return &Driver{open: map[string]*Connector{}} }
+
+// Close stops the background refresher. It is safe to call more than once;
+// connections already open keep working until the pool closes them.
+func (c *Connector) Close() error {
+	c.once.Do(func() {
+		c.closed.Store(true)
+		if c.ref != nil {
+			c.ref.close()
+		}
+	})
+	return nil
+}
+
+// Refresh asks the refresher for new logins now and waits for its result,
+// or for ctx to end. It returns [ErrNoRefresher] without a refresher. If a
+// refresh failed recently, this one starts when the backoff delay is over.
+func (c *Connector) Refresh(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.ref == nil {
+		return ErrNoRefresher
+	}
+	return c.ref.wait(ctx)
+}
+
+// Connect opens a connection; database/sql calls it when the pool needs one.
+// It tries the logins in order, skipping those the server recently rejected.
+// A credential rejection moves on to the next login and starts a refresh;
+// any other error returns at once, unchanged. When every login is rejected,
+// Connect waits for refreshes as [WithRetryBudget] allows, bounded by ctx,
+// and then returns a [*RejectedError].
+func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	start := c.cfg.clock.Now()
+	rejected := map[string]*LoginError{}
+	var refreshes int
+	var cause, refreshErr error
+	for {
+		var after uint64
+		if c.ref != nil {
+			after = c.ref.started()
+		}
+		cn, err := c.tryLogins(ctx, rejected)
+		if cn != nil || err != nil {
+			return cn, err
+		}
+		c.window.open(c)
+		if cause = c.mayWait(ctx, start, refreshes); cause != nil {
+			break
+		}
+		var stop error
+		if refreshErr, stop = c.ref.await(ctx, c.budgetLeft(start), after); stop != nil {
+			cause = stop
+			break
+		}
+		refreshes++
+	}
+	return nil, c.rejectedError(rejected, start, refreshes, errors.Join(cause, refreshErr))
+}
+
+// mayWait says why Connect must stop waiting for a refresh, or nil.
+func (c *Connector) mayWait(ctx context.Context, start time.Time, refreshes int) error {
+	switch {
+	case c.ref == nil:
+		return errors.New("no refresher configured")
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case c.closed.Load():
+		return ErrClosed
+	case c.cfg.retryBudget == 0 && refreshes > 0:
+		return errors.New("retry budget is zero")
+	case c.cfg.retryBudget > 0 && c.cfg.clock.Now().Sub(start) >= c.cfg.retryBudget:
+		return errors.New("retry budget spent")
+	}
+	return nil
+}
+
+// budgetLeft returns how much of the retry budget is left; zero means the
+// budget does not bound the wait.
+func (c *Connector) budgetLeft(start time.Time) time.Duration {
+	if c.cfg.retryBudget == 0 {
+		return 0
+	}
+	return max(c.cfg.retryBudget-c.cfg.clock.Now().Sub(start), time.Nanosecond)
+}
+
+// tryLogins tries each login that is not resting, in order. It returns a
+// connection, or an error that is not a rejection, or neither when every
+// login it could try was rejected; rejected collects those rejections.
+func (c *Connector) tryLogins(ctx context.Context, rejected map[string]*LoginError) (driver.Conn, error) {
+	set := c.state.Load()
+	fallback := false
+	for _, l := range c.order(set) {
+		if c.resting(l) {
+			continue // rejected by a concurrent connect meanwhile
+		}
+		cn, err := c.open(ctx, l, set.gen)
+		if err == nil {
+			c.succeeded(l, fallback)
+			return cn, nil
+		}
+		code, ok := c.cfg.backend.rejection(err)
+		if !ok {
+			c.stats.connectErrors.Add(1)
+			return nil, err
+		}
+		rejected[l.key()] = &LoginError{Username: l.Username, Code: code, Err: err}
+		c.rejectedLogin(l, code, err)
+		fallback = true
+	}
+	return nil, nil
+}
+
+// order returns the logins to try: those not resting after a rejection,
+// starting with the next in turn under WithAlternation.
+func (c *Connector) order(set *loginSet) []*login {
+	out := make([]*login, 0, len(set.logins))
+	for _, l := range set.logins {
+		if !c.resting(l) {
+			out = append(out, l)
+		}
+	}
+	if c.cfg.alternation && len(out) > 1 {
+		k := int(c.turn.Add(1) % uint64(len(out)))
+		out = append(out[k:], out[:k]...)
+	}
+	return out
+}
+
+// resting reports whether l was rejected less than the rejection hold ago.
+func (c *Connector) resting(l *login) bool {
+	at := l.rejectedAt.Load()
+	return at != 0 && c.cfg.clock.Now().UnixNano()-at < int64(c.cfg.rejectionHold)
+}
+
+// open connects with one login and wraps the connection so the pool can
+// retire it later.
+func (c *Connector) open(ctx context.Context, l *login, gen uint64) (driver.Conn, error) {
+	cn, err := c.cfg.backend.connect(ctx, l.Pair)
+	if err != nil {
+		return nil, err
+	}
+	if c.cfg.sessionRole != "" {
+		if err := setRole(ctx, cn, c.cfg.sessionRole); err != nil {
+			_ = cn.Close()
+			return nil, err
+		}
+	}
+	return wrapConn(cn, c, l, c.expiry()), nil
+}
+
+// expiry returns when a connection opened now should be retired: at a random
+// point in the last tenth of the lifetime, or never.
+func (c *Connector) expiry() time.Time {
+	d := c.cfg.maxLifetime
+	if d <= 0 {
+		return time.Time{}
+	}
+	jitter := time.Duration(rand.Int64N(int64(d/10) + 1))
+	return c.cfg.clock.Now().Add(d - jitter)
+}
+
+func (c *Connector) succeeded(l *login, fallback bool) {
+	c.stats.connects.Add(1)
+	if l.rejectedAt.Load() != 0 {
+		l.rejectedAt.Store(0)
+	}
+	if fallback {
+		c.stats.fallbacks.Add(1)
+		c.ev.emit(Event{Kind: EventFallback, Time: c.cfg.clock.Now(), Username: l.Username})
+	}
+	c.window.close(c)
+}
+
+func (c *Connector) rejectedLogin(l *login, code string, err error) {
+	c.stats.rejections.Add(1)
+	l.rejectedAt.Store(c.cfg.clock.Now().UnixNano())
+	c.ev.emit(Event{
+		Kind: EventLoginRejected, Time: c.cfg.clock.Now(),
+		Username: l.Username, Code: code, Err: err,
+	})
+	if c.ref != nil {
+		c.ref.kick()
+	}
+}
+
+func (c *Connector) rejectedError(rej map[string]*LoginError, start time.Time, n int, cause error) error {
+	e := &RejectedError{
+		Waited:    c.cfg.clock.Now().Sub(start),
+		Refreshes: n,
+		Cause:     cause,
+	}
+	for _, l := range c.state.Load().logins {
+		if le, ok := rej[l.key()]; ok {
+			e.Logins = append(e.Logins, le)
+			delete(rej, l.key())
+		}
+	}
+	for _, le := range rej {
+		e.Logins = append(e.Logins, le)
+	}
+	return e
+}
+
+// apply validates a refresher result and publishes it.
+func (c *Connector) apply(pairs []Pair) (changed bool, err error) {
+	if err := checkPairs(pairs); err != nil {
+		return false, errors.Join(ErrBadRefresh, err)
+	}
+	if !c.publish(pairs) {
+		return false, nil
+	}
+	set := c.state.Load()
+	c.ev.emit(Event{
+		Kind: EventRefreshed, Time: c.cfg.clock.Now(),
+		Generation: set.gen, Logins: len(set.logins),
+	})
+	return true, nil
+}
+
+// publish installs pairs as the new list unless it equals the current one,
+// keeping the records of unchanged logins and retiring the others.
+func (c *Connector) publish(pairs []Pair) bool {
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	old := c.state.Load()
+	byKey := make(map[string]*login, len(old.logins))
+	for _, l := range old.logins {
+		byKey[l.key()] = l
+	}
+	next := &loginSet{gen: old.gen + 1}
+	seen := make(map[string]bool, len(pairs))
+	for _, p := range pairs {
+		if seen[p.key()] {
+			continue
+		}
+		seen[p.key()] = true
+		l := byKey[p.key()]
+		if l == nil {
+			l = &login{Pair: p}
+		}
+		next.logins = append(next.logins, l)
+	}
+	if sameLogins(old.logins, next.logins) {
+		return false
+	}
+	c.state.Store(next)
+	c.retire(old.logins, seen, next.gen)
+	return true
+}
+
+func (c *Connector) retire(old []*login, kept map[string]bool, gen uint64) {
+	for _, l := range old {
+		if kept[l.key()] {
+			continue
+		}
+		l.retired.Store(true)
+		c.ev.emit(Event{
+			Kind: EventLoginRetired, Time: c.cfg.clock.Now(),
+			Username: l.Username, Generation: gen,
+		})
+	}
+}
+
+func sameLogins(a, b []*login) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// secrets lists the passwords of the current logins, for redaction.
+func (c *Connector) secrets() []string {
+	set := c.state.Load()
+	out := make([]string, 0, len(set.logins))
+	for _, l := range set.logins {
+		out = append(out, l.Password)
+	}
+	return out
+}
+
+// window tracks an episode in which every login is rejected, so that it is
+// reported once when it opens and once when it closes.
+type window struct {
+	active atomic.Bool // a fast check for close, set and cleared under mu
+	mu     sync.Mutex  // guards opened
+	opened time.Time   // zero while some login works
+}
+
+func (w *window) open(c *Connector) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.opened.IsZero() {
+		return
+	}
+	w.opened = c.cfg.clock.Now()
+	w.active.Store(true)
+	c.stats.windows.Add(1)
+	set := c.state.Load()
+	c.ev.emit(Event{Kind: EventAllRejected, Time: w.opened, Generation: set.gen, Logins: len(set.logins)})
+}
+
+func (w *window) close(c *Connector) {
+	if !w.active.Load() {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.opened.IsZero() {
+		return
+	}
+	now := c.cfg.clock.Now()
+	c.ev.emit(Event{Kind: EventRecovered, Time: now, Duration: now.Sub(w.opened)})
+	w.opened = time.Time{}
+	w.active.Store(false)
+}

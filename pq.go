@@ -1,0 +1,143 @@
+package gopqr
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
+)
+
+// backend opens one connection with one login and tells credential
+// rejections from other failures. lib/pq is the default.
+type backend interface {
+	connect(ctx context.Context, p Pair) (driver.Conn, error)
+	// rejection reports whether err is the server refusing the login, and
+	// its SQLSTATE.
+	rejection(err error) (code string, ok bool)
+}
+
+// pqBackend connects through lib/pq with a DSN parsed once.
+type pqBackend struct {
+	cfg pq.Config
+}
+
+func newPQBackend(dsn string) (*pqBackend, error) {
+	cfg, err := pq.NewConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot parse DSN: %s", ErrInvalidConfig, dsnErrorText(dsn, err))
+	}
+	if cfg.Password != "" && cfg.Password != os.Getenv("PGPASSWORD") {
+		return nil, fmt.Errorf("%w: the DSN carries a password; "+
+			"remove it and give logins with WithPairs or WithRefresher", ErrInvalidConfig)
+	}
+	return &pqBackend{cfg: cfg}, nil
+}
+
+// dsnErrorText returns lib/pq's parse error, unless the DSN mentions a
+// password: lib/pq may quote a fragment of the DSN, and that fragment could
+// be part of the secret.
+func dsnErrorText(dsn string, err error) string {
+	low := strings.ToLower(dsn)
+	if strings.Contains(low, "password") || strings.Contains(low, "@") {
+		return "details withheld because the DSN may carry a password"
+	}
+	return err.Error()
+}
+
+func (b *pqBackend) connect(ctx context.Context, p Pair) (driver.Conn, error) {
+	cfg := b.cfg.Clone()
+	cfg.User, cfg.Password = p.Username, p.Password
+	pc, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &boundDialer{ctx: ctx}
+	pc.Dialer(d)
+	cn, err := pc.Connect(ctx)
+	return d.finish(cn, err)
+}
+
+func (*pqBackend) rejection(err error) (string, bool) {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return "", false
+	}
+	switch pe.Code {
+	case pqerror.InvalidPassword, pqerror.InvalidAuthorizationSpecification:
+		return string(pe.Code), true
+	}
+	return "", false
+}
+
+// boundDialer makes lib/pq's whole connection start-up, not only the TCP
+// dial, end when ctx does: lib/pq v1.12 ignores the context once TCP is up,
+// so a server that accepts and never answers would hang the caller. Each
+// socket gets ctx's deadline, and cancellation moves the deadline into the
+// past, which fails the pending read or write at once.
+type boundDialer struct {
+	ctx   context.Context
+	d     net.Dialer
+	last  net.Conn
+	stops []func() bool
+}
+
+func (d *boundDialer) Dial(network, addr string) (net.Conn, error) {
+	return d.DialContext(d.ctx, network, addr)
+}
+
+func (d *boundDialer) DialTimeout(network, addr string, t time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(d.ctx, t)
+	defer cancel()
+	return d.DialContext(ctx, network, addr)
+}
+
+// DialContext dials with ctx, which lib/pq may have shortened for
+// connect_timeout, and bounds the socket by the caller's context.
+func (d *boundDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	nc, err := d.d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := d.ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	d.stops = append(d.stops, context.AfterFunc(d.ctx, func() {
+		_ = nc.SetDeadline(time.Unix(1, 0))
+	}))
+	d.last = nc
+	return nc, nil
+}
+
+// finish clears the start-up deadline of a connection that opened in time,
+// and makes a failure caused by the caller's context say so.
+func (d *boundDialer) finish(cn driver.Conn, err error) (driver.Conn, error) {
+	fired := false
+	for _, stop := range d.stops {
+		if !stop() {
+			fired = true
+		}
+	}
+	ctxErr := d.ctx.Err()
+	if err != nil {
+		if ctxErr != nil {
+			return nil, fmt.Errorf("gopqr: connect: %w", errors.Join(ctxErr, err))
+		}
+		return nil, err
+	}
+	if fired || ctxErr != nil {
+		_ = cn.Close()
+		return nil, fmt.Errorf("gopqr: connect: %w", context.Cause(d.ctx))
+	}
+	if err := d.last.SetDeadline(time.Time{}); err != nil {
+		_ = cn.Close()
+		return nil, err
+	}
+	return cn, nil
+}

@@ -1,0 +1,296 @@
+package gopqr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/gopqr/gopqr/internal/clock"
+)
+
+var errBudgetSpent = errors.New("retry budget spent")
+
+// refresher runs the user's refresh function on one goroutine: at most one
+// call at a time, on demand, on the proactive interval, and again after a
+// failure once the backoff delay has passed.
+type refresher struct {
+	fn       func(context.Context) ([]Pair, error)
+	timeout  time.Duration
+	interval time.Duration
+	clock    clock.Clock
+	ev       *events
+	stats    *counters
+	apply    func([]Pair) (changed bool, err error)
+
+	kickc  chan struct{} // holds one pending demand
+	stop   chan struct{} // closed by close
+	done   chan struct{} // closed when run returns
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu   sync.Mutex // guards seq, next, cur and last
+	seq  uint64     // attempts started
+	next *round     // the attempt that will start next
+	cur  *round     // the attempt under way, or nil
+	last *round     // the attempt that finished last, or nil
+
+	// Owned by the run goroutine.
+	b         backoff.BackOff
+	notBefore time.Time
+	retry     bool
+	inflight  chan struct{} // closed when the last call of fn returned
+}
+
+// round is one attempt; done is closed once err is set.
+type round struct {
+	seq  uint64
+	done chan struct{}
+	err  error
+}
+
+func newRound() *round { return &round{done: make(chan struct{})} }
+
+func newRefresher(cfg *config, ev *events, apply func([]Pair) (bool, error), st *counters) *refresher {
+	r := &refresher{
+		fn: cfg.refresh, timeout: cfg.refreshTimeout, interval: cfg.interval,
+		clock: cfg.clock, ev: ev, stats: st, apply: apply,
+		kickc: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		next: newRound(), b: cfg.newBackoff(),
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	go r.run()
+	return r
+}
+
+// kick asks for a refresh without waiting for it.
+func (r *refresher) kick() {
+	select {
+	case r.kickc <- struct{}{}:
+	default:
+	}
+}
+
+// started returns how many attempts have started.
+func (r *refresher) started() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seq
+}
+
+// wait asks for a refresh and returns its error, or why waiting stopped.
+func (r *refresher) wait(ctx context.Context) error {
+	err, stop := r.await(ctx, 0, r.started())
+	if stop != nil {
+		return stop
+	}
+	return err
+}
+
+// await waits, at most limit if it is positive, for an attempt numbered
+// above after: the last one if it qualifies, the one under way if it does,
+// or else the next, which it asks for. It returns the attempt's error, or in
+// stop why it stopped waiting. A caller that notes started() before it tries
+// the logins thus shares the refresh its own rejection set off.
+func (r *refresher) await(ctx context.Context, limit time.Duration, after uint64) (err, stop error) {
+	r.mu.Lock()
+	var rd *round
+	switch {
+	case r.last != nil && r.last.seq > after:
+		rd = r.last
+	case r.cur != nil && r.cur.seq > after:
+		rd = r.cur
+	default:
+		rd = r.next
+		r.kick()
+	}
+	r.mu.Unlock()
+	var expired <-chan time.Time
+	if limit > 0 {
+		t := r.clock.NewTimer(limit)
+		defer t.Stop()
+		expired = t.C()
+	}
+	select {
+	case <-rd.done:
+		return rd.err, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	case <-expired:
+		return nil, errBudgetSpent
+	case <-r.stop:
+		return nil, ErrClosed
+	}
+}
+
+func (r *refresher) close() {
+	close(r.stop)
+	r.cancel()
+	<-r.done
+}
+
+func (r *refresher) run() {
+	defer close(r.done)
+	var tick clock.Timer
+	if r.interval > 0 {
+		tick = r.clock.NewTimer(r.jittered())
+		defer tick.Stop()
+	}
+	for {
+		if !r.waitDemand(tick) || !r.sleepUntil(r.notBefore) {
+			return
+		}
+		r.attempt()
+		if tick != nil {
+			tick.Stop()
+			tick.Reset(r.jittered())
+		}
+	}
+}
+
+// jittered returns the proactive interval drawn from 0.8 to 1.2 of it.
+func (r *refresher) jittered() time.Duration {
+	spread := int64(r.interval) * 2 / 5
+	return r.interval - r.interval/5 + time.Duration(rand.Int64N(spread+1))
+}
+
+func (r *refresher) waitDemand(tick clock.Timer) bool {
+	if r.retry {
+		return true
+	}
+	var tc <-chan time.Time
+	if tick != nil {
+		tc = tick.C()
+	}
+	select {
+	case <-r.stop:
+		return false
+	case <-r.kickc:
+	case <-tc:
+	}
+	return true
+}
+
+func (r *refresher) sleepUntil(t time.Time) bool {
+	d := t.Sub(r.clock.Now())
+	if d <= 0 {
+		return true
+	}
+	timer := r.clock.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C():
+		return true
+	case <-r.stop:
+		return false
+	}
+}
+
+// attempt runs fn once and publishes the outcome to everyone waiting.
+func (r *refresher) attempt() {
+	select {
+	case <-r.kickc: // this attempt serves the pending demand
+	default:
+	}
+	r.mu.Lock()
+	rd := r.next
+	r.seq++
+	rd.seq = r.seq
+	r.cur, r.next = rd, newRound()
+	r.mu.Unlock()
+
+	start := r.clock.Now()
+	pairs, err := r.call()
+	changed := false
+	if err == nil {
+		changed, err = r.apply(pairs)
+	}
+	if err != nil {
+		err = newRefreshError(err, r.ev.secrets())
+	}
+	delay := r.schedule(err, changed)
+	r.report(err, delay, r.clock.Now().Sub(start))
+	rd.err = err
+	r.mu.Lock()
+	r.cur, r.last = nil, rd
+	r.mu.Unlock()
+	close(rd.done)
+}
+
+// call runs fn with a timeout, recovering a panic. A call that ignores its
+// context is abandoned at the timeout, and no new call starts until it
+// returns, so fn never runs twice at once.
+func (r *refresher) call() ([]Pair, error) {
+	if r.inflight != nil {
+		select {
+		case <-r.inflight:
+		default:
+			return nil, errors.New("the previous refresh has not returned")
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+	defer cancel()
+	type result struct {
+		pairs []Pair
+		err   error
+	}
+	out := make(chan result, 1)
+	inflight := make(chan struct{})
+	r.inflight = inflight
+	go func() {
+		defer close(inflight)
+		defer func() {
+			if p := recover(); p != nil {
+				out <- result{err: fmt.Errorf("refresher panicked: %v", p)}
+			}
+		}()
+		pairs, err := r.fn(ctx)
+		out <- result{pairs, err}
+	}()
+	select {
+	case res := <-out:
+		return res.pairs, res.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("refresher did not return: %w", ctx.Err())
+	}
+}
+
+// schedule sets when the next attempt may start: at once after a new list,
+// after the backoff delay after a failure (retrying on its own) or after an
+// unchanged list (only on demand). It returns the delay before an automatic
+// retry, or zero if none is scheduled.
+func (r *refresher) schedule(err error, changed bool) time.Duration {
+	now := r.clock.Now()
+	r.retry = false
+	if err == nil && changed {
+		r.b.Reset()
+		r.notBefore = now
+		return 0
+	}
+	d := r.b.NextBackOff()
+	if d == backoff.Stop {
+		r.b.Reset()
+		r.notBefore = now.Add(r.b.NextBackOff())
+		return 0
+	}
+	r.notBefore = now.Add(d)
+	r.retry = err != nil
+	if r.retry {
+		return d
+	}
+	return 0
+}
+
+func (r *refresher) report(err error, delay, took time.Duration) {
+	now := r.clock.Now()
+	if err != nil {
+		r.stats.refreshErrors.Add(1)
+		r.ev.emit(Event{Kind: EventRefreshFailed, Time: now, Err: err, Delay: delay, Duration: took})
+		return
+	}
+	r.stats.refreshes.Add(1)
+}
