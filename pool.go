@@ -109,9 +109,12 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		if c.ref != nil {
 			after = c.ref.started()
 		}
-		cn, err := c.tryLogins(ctx, rejected)
+		cn, gen, err := c.tryLogins(ctx, rejected)
 		if cn != nil || err != nil {
 			return cn, err
+		}
+		if c.state.Load().gen != gen {
+			continue // a refresh landed meanwhile: try its logins first
 		}
 		c.window.open(c)
 		if cause = c.mayWait(ctx, start, refreshes); cause != nil {
@@ -155,29 +158,32 @@ func (c *Connector) budgetLeft(start time.Time) time.Duration {
 
 // tryLogins tries each login that is not resting, in order. It returns a
 // connection, or an error that is not a rejection, or neither when every
-// login it could try was rejected; rejected collects those rejections.
-func (c *Connector) tryLogins(ctx context.Context, rejected map[string]*LoginError) (driver.Conn, error) {
+// login it could try was rejected; rejected collects those rejections. gen
+// is the generation of the list it tried.
+func (c *Connector) tryLogins(ctx context.Context, rejected map[string]*LoginError) (
+	cn driver.Conn, gen uint64, err error,
+) {
 	set := c.state.Load()
 	fallback := false
 	for _, l := range c.order(set) {
 		if c.resting(l) {
 			continue // rejected by a concurrent connect meanwhile
 		}
-		cn, err := c.open(ctx, l, set.gen)
+		cn, err := c.open(ctx, l)
 		if err == nil {
 			c.succeeded(l, fallback)
-			return cn, nil
+			return cn, set.gen, nil
 		}
 		code, ok := c.cfg.backend.rejection(err)
 		if !ok {
 			c.stats.connectErrors.Add(1)
-			return nil, err
+			return nil, set.gen, err
 		}
 		rejected[l.key()] = &LoginError{Username: l.Username, Code: code, Err: err}
 		c.rejectedLogin(l, code, err)
 		fallback = true
 	}
-	return nil, nil
+	return nil, set.gen, nil
 }
 
 // order returns the logins to try: those not resting after a rejection,
@@ -204,7 +210,7 @@ func (c *Connector) resting(l *login) bool {
 
 // open connects with one login and wraps the connection so the pool can
 // retire it later.
-func (c *Connector) open(ctx context.Context, l *login, gen uint64) (driver.Conn, error) {
+func (c *Connector) open(ctx context.Context, l *login) (driver.Conn, error) {
 	cn, err := c.cfg.backend.connect(ctx, l.Pair)
 	if err != nil {
 		return nil, err

@@ -232,31 +232,38 @@ func (r *refresher) call() ([]Pair, error) {
 			return nil, errors.New("the previous refresh has not returned")
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+	ctx, cancel := clock.WithTimeout(r.ctx, r.clock, r.timeout)
 	defer cancel()
-	type result struct {
-		pairs []Pair
-		err   error
-	}
 	out := make(chan result, 1)
 	inflight := make(chan struct{})
 	r.inflight = inflight
 	go func() {
-		defer close(inflight)
-		defer func() {
-			if p := recover(); p != nil {
-				out <- result{err: fmt.Errorf("refresher panicked: %v", p)}
-			}
-		}()
-		pairs, err := r.fn(ctx)
-		out <- result{pairs, err}
+		res := r.safeCall(ctx)
+		close(inflight) // before the result, so the next attempt sees it
+		out <- res
 	}()
 	select {
 	case res := <-out:
 		return res.pairs, res.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("refresher did not return: %w", ctx.Err())
+		return nil, fmt.Errorf("refresher did not return: %w", context.Cause(ctx))
 	}
+}
+
+type result struct {
+	pairs []Pair
+	err   error
+}
+
+// safeCall runs fn, turning a panic into an error.
+func (r *refresher) safeCall(ctx context.Context) (res result) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = result{err: fmt.Errorf("refresher panicked: %v", p)}
+		}
+	}()
+	res.pairs, res.err = r.fn(ctx)
+	return res
 }
 
 // schedule sets when the next attempt may start: at once after a new list,

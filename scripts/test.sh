@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# test.sh installs PostgreSQL if needed, then vets and tests the module
+# with the race detector. Integration tests must not skip here.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/ensure-postgres.sh
+
+echo "+ go vet ./..."
+go vet ./...
+
+echo "+ GOPQR_REQUIRE_PG=1 go test -race -count=1 ./..."
+GOPQR_REQUIRE_PG=1 go test -race -count=1 ./...
