@@ -109,7 +109,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		if c.ref != nil {
 			after = c.ref.started()
 		}
-		cn, gen, err := c.tryLogins(ctx, rejected)
+		cn, gen, err := c.tryLogins(ctx, rejected, after)
 		if cn != nil || err != nil {
 			return cn, err
 		}
@@ -160,7 +160,7 @@ func (c *Connector) budgetLeft(start time.Time) time.Duration {
 // connection, or an error that is not a rejection, or neither when every
 // login it could try was rejected; rejected collects those rejections. gen
 // is the generation of the list it tried.
-func (c *Connector) tryLogins(ctx context.Context, rejected map[string]*LoginError) (
+func (c *Connector) tryLogins(ctx context.Context, rejected map[string]*LoginError, after uint64) (
 	cn driver.Conn, gen uint64, err error,
 ) {
 	set := c.state.Load()
@@ -180,7 +180,7 @@ func (c *Connector) tryLogins(ctx context.Context, rejected map[string]*LoginErr
 			return nil, set.gen, err
 		}
 		rejected[l.key()] = &LoginError{Username: l.Username, Code: code, Err: err}
-		c.rejectedLogin(l, code, err)
+		c.rejectedLogin(l, code, err, after)
 		fallback = true
 	}
 	return nil, set.gen, nil
@@ -247,7 +247,7 @@ func (c *Connector) succeeded(l *login, fallback bool) {
 	c.window.close(c)
 }
 
-func (c *Connector) rejectedLogin(l *login, code string, err error) {
+func (c *Connector) rejectedLogin(l *login, code string, err error, after uint64) {
 	c.stats.rejections.Add(1)
 	l.rejectedAt.Store(c.cfg.clock.Now().UnixNano())
 	c.ev.emit(Event{
@@ -255,7 +255,7 @@ func (c *Connector) rejectedLogin(l *login, code string, err error) {
 		Username: l.Username, Code: code, Err: err,
 	})
 	if c.ref != nil {
-		c.ref.kick()
+		c.ref.kickSince(after)
 	}
 }
 

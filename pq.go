@@ -115,6 +115,14 @@ func (d *boundDialer) DialContext(ctx context.Context, network, addr string) (ne
 	return nc, nil
 }
 
+// pastDeadline reports whether err is a socket timeout at or after the
+// caller's deadline.
+func (d *boundDialer) pastDeadline(err error) bool {
+	dl, ok := d.ctx.Deadline()
+	var ne net.Error
+	return ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl)
+}
+
 // finish clears the start-up deadline of a connection that opened in time,
 // and makes a failure caused by the caller's context say so.
 func (d *boundDialer) finish(cn driver.Conn, err error) (driver.Conn, error) {
@@ -125,6 +133,9 @@ func (d *boundDialer) finish(cn driver.Conn, err error) (driver.Conn, error) {
 		}
 	}
 	ctxErr := d.ctx.Err()
+	if ctxErr == nil && err != nil && d.pastDeadline(err) {
+		ctxErr = context.DeadlineExceeded // the socket's deadline beat ctx's timer
+	}
 	if err != nil {
 		if ctxErr != nil {
 			return nil, fmt.Errorf("gopqr: connect: %w", errors.Join(ctxErr, err))

@@ -75,6 +75,16 @@ func (r *refresher) kick() {
 	}
 }
 
+// kickSince asks for a refresh unless one has started since attempt after:
+// that one is as fresh as the store can be.
+func (r *refresher) kickSince(after uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seq == after {
+		r.kick()
+	}
+}
+
 // started returns how many attempts have started.
 func (r *refresher) started() uint64 {
 	r.mu.Lock()
