@@ -96,14 +96,18 @@ func (w *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	return w.Conn.Prepare(query)
 }
 
-func (w *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+func (w *conn) ExecContext(
+	ctx context.Context, query string, args []driver.NamedValue,
+) (driver.Result, error) {
 	if e, ok := w.Conn.(driver.ExecerContext); ok {
 		return e.ExecContext(ctx, query, args)
 	}
 	return nil, driver.ErrSkip
 }
 
-func (w *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+func (w *conn) QueryContext(
+	ctx context.Context, query string, args []driver.NamedValue,
+) (driver.Rows, error) {
 	if q, ok := w.Conn.(driver.QueryerContext); ok {
 		return q.QueryContext(ctx, query, args)
 	}

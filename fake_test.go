@@ -94,11 +94,15 @@ type fakeConn struct {
 	closed bool
 }
 
-func (c *fakeConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fake: no prepare") }
-func (c *fakeConn) Close() error                        { c.closed = true; return nil }
-func (c *fakeConn) Begin() (driver.Tx, error)           { return nil, errors.New("fake: no tx") }
+func (c *fakeConn) Prepare(string) (driver.Stmt, error) {
+	return nil, errors.New("fake: no prepare")
+}
+func (c *fakeConn) Close() error              { c.closed = true; return nil }
+func (c *fakeConn) Begin() (driver.Tx, error) { return nil, errors.New("fake: no tx") }
 
-func (c *fakeConn) ExecContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Result, error) {
+func (c *fakeConn) ExecContext(
+	_ context.Context, q string, _ []driver.NamedValue,
+) (driver.Result, error) {
 	c.srv.mu.Lock()
 	defer c.srv.mu.Unlock()
 	c.srv.execs = append(c.srv.execs, c.user+": "+q)

@@ -36,7 +36,7 @@ var seq atomic.Int64
 func newLogin(t *testing.T, c *pgtest.Cluster) gopqr.Pair {
 	t.Helper()
 	p := gopqr.Pair{
-		Username: fmt.Sprintf("it_%s_%d", strings.ToLower(t.Name()[4:min(len(t.Name()), 20)]), seq.Add(1)),
+		Username: fmt.Sprintf("it_login_%d", seq.Add(1)),
 		Password: newPassword(t),
 	}
 	if err := c.CreateLogin(context.Background(), p.Username, p.Password); err != nil {

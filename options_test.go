@@ -17,6 +17,7 @@ import (
 func TestOpenRejectsBadInput(t *testing.T) {
 	const secret = "Sup3r-Secret"
 	fetch := WithRefresher(nil)
+	a := WithPairs(alice1)
 	tests := []struct {
 		name string
 		dsn  string
@@ -26,20 +27,20 @@ func TestOpenRejectsBadInput(t *testing.T) {
 		{"no logins", "host=127.0.0.1", nil, "no logins"},
 		{"only a nil refresher", "host=127.0.0.1", []Option{fetch}, "no logins"},
 		{"empty pairs", "host=127.0.0.1", []Option{WithPairs()}, "WithPairs: no logins"},
-		{"empty username", "host=127.0.0.1", []Option{WithPairs(Pair{Password: secret})}, "empty username"},
+		{"empty username", "", []Option{WithPairs(Pair{Password: secret})}, "empty username"},
 		{"password in key=value DSN", "host=127.0.0.1 password=" + secret,
-			[]Option{WithPairs(alice1)}, "carries a password"},
+			[]Option{a}, "carries a password"},
 		{"password in URL DSN", "postgres://u:" + secret + "@127.0.0.1/db",
-			[]Option{WithPairs(alice1)}, "carries a password"},
+			[]Option{a}, "carries a password"},
 		{"unparsable DSN with a password", "host=127.0.0.1 password='" + secret,
-			[]Option{WithPairs(alice1)}, "details withheld"},
-		{"unparsable DSN", "host=127.0.0.1 port", []Option{WithPairs(alice1)}, "cannot parse DSN"},
-		{"negative lifetime", "", []Option{WithPairs(alice1), WithMaxLifetime(-1)}, "WithMaxLifetime"},
-		{"negative interval", "", []Option{WithPairs(alice1), WithRefreshInterval(-1)}, "WithRefreshInterval"},
-		{"negative budget", "", []Option{WithPairs(alice1), WithRetryBudget(-1)}, "WithRetryBudget"},
-		{"zero refresh timeout", "", []Option{WithPairs(alice1), WithRefreshTimeout(0)}, "WithRefreshTimeout"},
-		{"nil backoff", "", []Option{WithPairs(alice1), WithBackoff(nil)}, "WithBackoff"},
-		{"empty role", "", []Option{WithPairs(alice1), WithSessionRole("")}, "WithSessionRole"},
+			[]Option{a}, "details withheld"},
+		{"unparsable DSN", "host=127.0.0.1 port", []Option{a}, "cannot parse DSN"},
+		{"negative lifetime", "", []Option{a, WithMaxLifetime(-1)}, "WithMaxLifetime"},
+		{"negative interval", "", []Option{a, WithRefreshInterval(-1)}, "WithRefreshInterval"},
+		{"negative budget", "", []Option{a, WithRetryBudget(-1)}, "WithRetryBudget"},
+		{"zero refresh timeout", "", []Option{a, WithRefreshTimeout(0)}, "WithRefreshTimeout"},
+		{"nil backoff", "", []Option{a, WithBackoff(nil)}, "WithBackoff"},
+		{"empty role", "", []Option{a, WithSessionRole("")}, "WithSessionRole"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,7 +93,8 @@ func TestPairNeverPrintsPassword(t *testing.T) {
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "login", p)
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-	zb, err := enc.EncodeEntry(zapcore.Entry{Message: "x"}, []zap.Field{zap.Object("login", p), zap.Any("any", p)})
+	fields := []zap.Field{zap.Object("login", p), zap.Any("any", p)}
+	zb, err := enc.EncodeEntry(zapcore.Entry{Message: "x"}, fields)
 	if err != nil {
 		t.Fatal(err)
 	}

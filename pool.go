@@ -160,9 +160,9 @@ func (c *Connector) budgetLeft(start time.Time) time.Duration {
 // connection, or an error that is not a rejection, or neither when every
 // login it could try was rejected; rejected collects those rejections. gen
 // is the generation of the list it tried.
-func (c *Connector) tryLogins(ctx context.Context, rejected map[string]*LoginError, after uint64) (
-	cn driver.Conn, gen uint64, err error,
-) {
+func (c *Connector) tryLogins(
+	ctx context.Context, rejected map[string]*LoginError, after uint64,
+) (cn driver.Conn, gen uint64, err error) {
 	set := c.state.Load()
 	fallback := false
 	for _, l := range c.order(set) {
@@ -259,7 +259,9 @@ func (c *Connector) rejectedLogin(l *login, code string, err error, after uint64
 	}
 }
 
-func (c *Connector) rejectedError(rej map[string]*LoginError, start time.Time, n int, cause error) error {
+func (c *Connector) rejectedError(
+	rej map[string]*LoginError, start time.Time, n int, cause error,
+) error {
 	e := &RejectedError{
 		Waited:    c.cfg.clock.Now().Sub(start),
 		Refreshes: n,
@@ -377,7 +379,10 @@ func (w *window) open(c *Connector) {
 	w.active.Store(true)
 	c.stats.windows.Add(1)
 	set := c.state.Load()
-	c.ev.emit(Event{Kind: EventAllRejected, Time: w.opened, Generation: set.gen, Logins: len(set.logins)})
+	c.ev.emit(Event{
+		Kind: EventAllRejected, Time: w.opened,
+		Generation: set.gen, Logins: len(set.logins),
+	})
 }
 
 func (w *window) close(c *Connector) {

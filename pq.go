@@ -34,8 +34,8 @@ func newPQBackend(dsn string) (*pqBackend, error) {
 		return nil, fmt.Errorf("%w: cannot parse DSN: %s", ErrInvalidConfig, dsnErrorText(dsn, err))
 	}
 	if cfg.Password != "" && cfg.Password != os.Getenv("PGPASSWORD") {
-		return nil, fmt.Errorf("%w: the DSN carries a password; "+
-			"remove it and give logins with WithPairs or WithRefresher", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: the DSN carries a password; give logins with options",
+			ErrInvalidConfig)
 	}
 	return &pqBackend{cfg: cfg}, nil
 }

@@ -55,7 +55,9 @@ type round struct {
 
 func newRound() *round { return &round{done: make(chan struct{})} }
 
-func newRefresher(cfg *config, ev *events, apply func([]Pair) (bool, error), st *counters) *refresher {
+func newRefresher(
+	cfg *config, ev *events, apply func([]Pair) (bool, error), st *counters,
+) *refresher {
 	r := &refresher{
 		fn: cfg.refresh, timeout: cfg.refreshTimeout, interval: cfg.interval,
 		clock: cfg.clock, ev: ev, stats: st, apply: apply,
@@ -106,7 +108,9 @@ func (r *refresher) wait(ctx context.Context) error {
 // or else the next, which it asks for. It returns the attempt's error, or in
 // stop why it stopped waiting. A caller that notes started() before it tries
 // the logins thus shares the refresh its own rejection set off.
-func (r *refresher) await(ctx context.Context, limit time.Duration, after uint64) (err, stop error) {
+func (r *refresher) await(
+	ctx context.Context, limit time.Duration, after uint64,
+) (err, stop error) {
 	r.mu.Lock()
 	var rd *round
 	switch {

@@ -47,7 +47,7 @@ func TestFailedRefreshRetriesWithBackoffNotInALoop(t *testing.T) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.alerts) != 1 || h.alerts[0].Kind != EventRefreshFailed || h.alerts[0].Delay != time.Second {
+	if a := h.alerts; len(a) != 1 || a[0].Kind != EventRefreshFailed || a[0].Delay != time.Second {
 		t.Errorf("alerts = %+v, want one refresh failure with a 1s delay", h.alerts)
 	}
 }

@@ -39,7 +39,9 @@ func (r realTimer) Reset(d time.Duration) bool { return r.t.Reset(d) }
 // WithTimeout is [context.WithTimeout] on clk: on the real clock it is
 // exactly that; on another clock the context is cancelled with
 // [context.DeadlineExceeded] when clk's timer fires, and has no deadline.
-func WithTimeout(ctx context.Context, clk Clock, d time.Duration) (context.Context, context.CancelFunc) {
+func WithTimeout(
+	ctx context.Context, clk Clock, d time.Duration,
+) (context.Context, context.CancelFunc) {
 	if _, ok := clk.(Real); ok {
 		return context.WithTimeout(ctx, d)
 	}
