@@ -21,6 +21,9 @@ const (
 	// DefaultRejectionHold is how long a login the server rejected rests
 	// before it is tried again with the same password.
 	DefaultRejectionHold = 30 * time.Second
+	// DefaultMaxConcurrentConnects bounds the connection handshakes one
+	// connector runs at once.
+	DefaultMaxConcurrentConnects = 4
 )
 
 // An Option configures [Open], [NewConnector] or [NewDriver]. Options only
@@ -44,6 +47,7 @@ type config struct {
 	maxLifetime    time.Duration
 	retryBudget    time.Duration
 	rejectionHold  time.Duration
+	maxConnecting  int
 	alternation    bool
 	sessionRole    string
 	logger         *zap.Logger
@@ -59,6 +63,7 @@ func defaultConfig() *config {
 		refreshTimeout: DefaultRefreshTimeout,
 		retryBudget:    DefaultRetryBudget,
 		rejectionHold:  DefaultRejectionHold,
+		maxConnecting:  DefaultMaxConcurrentConnects,
 		logger:         zap.NewNop(),
 		newBackoff:     defaultBackoff,
 		clock:          clock.Real{},
@@ -199,6 +204,22 @@ func WithRetryBudget(d time.Duration) Option {
 			c.invalid("WithRetryBudget: %v is negative", d)
 		}
 		c.retryBudget = d
+	})
+}
+
+// WithMaxConcurrentConnects bounds how many connection handshakes the
+// connector runs at once; further connects wait their turn, within their
+// context. A password handshake costs the server real CPU (SCRAM), and every
+// handshake under way when a password changes is one rejected login: with
+// a short lifetime and many goroutines, an unbounded pool can send dozens
+// of stale passwords in the instant after a rotation. The default is
+// [DefaultMaxConcurrentConnects]; zero means no bound; negative is an error.
+func WithMaxConcurrentConnects(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 0 {
+			c.invalid("WithMaxConcurrentConnects: %d is negative", n)
+		}
+		c.maxConnecting = n
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"sync"
@@ -19,7 +20,8 @@ import (
 type Connector struct {
 	cfg    *config
 	ev     *events
-	ref    *refresher // nil without WithRefresher
+	slots  chan struct{} // one per handshake under way; nil: no bound
+	ref    *refresher    // nil without WithRefresher
 	state  atomic.Pointer[loginSet]
 	setMu  sync.Mutex // serialises publish, so generations stay in order
 	turn   atomic.Uint64
@@ -47,11 +49,49 @@ type login struct {
 	Pair
 	retired    atomic.Bool
 	rejectedAt atomic.Int64 // unix nanoseconds of the last rejection, or 0
+	verified   atomic.Bool  // the server accepted it since its last rejection
+
+	probeMu sync.Mutex    // guards probe
+	probe   chan struct{} // closed when the attempt that probes it ends
+}
+
+// admit lets the caller try l at once if the server accepted it already, or
+// makes the caller the one that probes it. Otherwise it returns a channel
+// that is closed when the probe under way ends, so that a burst of connects
+// sends an unproven password to the server once, not once per connect.
+func (l *login) admit() (wait <-chan struct{}, prober bool) {
+	if l.verified.Load() {
+		return nil, false
+	}
+	l.probeMu.Lock()
+	defer l.probeMu.Unlock()
+	switch {
+	case l.verified.Load():
+		return nil, false
+	case l.probe != nil:
+		return l.probe, false
+	}
+	l.probe = make(chan struct{})
+	return nil, true
+}
+
+// probed ends a probe.
+func (l *login) probed(ok bool) {
+	l.probeMu.Lock()
+	defer l.probeMu.Unlock()
+	if ok {
+		l.verified.Store(true)
+	}
+	close(l.probe)
+	l.probe = nil
 }
 
 func newConnector(cfg *config) *Connector {
 	c := &Connector{cfg: cfg}
 	c.ev = &events{log: cfg.logger, alert: cfg.alert, secrets: c.secrets}
+	if cfg.maxConnecting > 0 {
+		c.slots = make(chan struct{}, cfg.maxConnecting)
+	}
 	c.state.Store(&loginSet{})
 	if cfg.pairsSet {
 		c.publish(cfg.pairs)
@@ -169,9 +209,24 @@ func (c *Connector) tryLogins(
 		if c.resting(l) {
 			continue // rejected by a concurrent connect meanwhile
 		}
-		cn, err := c.open(ctx, l)
+		wait, prober := l.admit()
+		if wait != nil {
+			if err := waitProbe(ctx, wait); err != nil {
+				return nil, set.gen, err
+			}
+			if c.resting(l) {
+				continue // the probe was rejected
+			}
+		}
+		cn, began, err := c.attempt(ctx, l)
+		if prober {
+			l.probed(err == nil)
+		}
+		if cn == nil && err == nil {
+			continue // rejected by a connect that ran while this one queued
+		}
 		if err == nil {
-			c.succeeded(l, fallback)
+			c.succeeded(l, fallback, began)
 			return cn, set.gen, nil
 		}
 		code, ok := c.cfg.backend.rejection(err)
@@ -184,6 +239,15 @@ func (c *Connector) tryLogins(
 		fallback = true
 	}
 	return nil, set.gen, nil
+}
+
+func waitProbe(ctx context.Context, probe <-chan struct{}) error {
+	select {
+	case <-probe:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gopqr: connect: %w", context.Cause(ctx))
+	}
 }
 
 // order returns the logins to try: those not resting after a rejection,
@@ -210,6 +274,27 @@ func (c *Connector) resting(l *login) bool {
 
 // open connects with one login and wraps the connection so the pool can
 // retire it later.
+// attempt waits for a handshake slot, checks that l has not been rejected
+// meanwhile, and opens a connection with it. It returns neither a connection
+// nor an error if l was rejected while it waited, and the time the
+// handshake began.
+func (c *Connector) attempt(ctx context.Context, l *login) (driver.Conn, int64, error) {
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("gopqr: connect: %w", context.Cause(ctx))
+		}
+	}
+	if c.resting(l) {
+		return nil, 0, nil
+	}
+	began := c.cfg.clock.Now().UnixNano()
+	cn, err := c.open(ctx, l)
+	return cn, began, err
+}
+
 func (c *Connector) open(ctx context.Context, l *login) (driver.Conn, error) {
 	cn, err := c.cfg.backend.connect(ctx, l.Pair)
 	if err != nil {
@@ -235,20 +320,25 @@ func (c *Connector) expiry() time.Time {
 	return c.cfg.clock.Now().Add(d - jitter)
 }
 
-func (c *Connector) succeeded(l *login, fallback bool) {
+// succeeded records a connection opened with l by an attempt that began at
+// began. Only an attempt that began after l's last rejection, or after every
+// login was rejected, proves that the login works now: one that began
+// earlier may have authenticated just before the password changed.
+func (c *Connector) succeeded(l *login, fallback bool, began int64) {
 	c.stats.connects.Add(1)
-	if l.rejectedAt.Load() != 0 {
-		l.rejectedAt.Store(0)
+	if at := l.rejectedAt.Load(); at != 0 && at < began {
+		l.rejectedAt.CompareAndSwap(at, 0)
 	}
 	if fallback {
 		c.stats.fallbacks.Add(1)
 		c.ev.emit(Event{Kind: EventFallback, Time: c.cfg.clock.Now(), Username: l.Username})
 	}
-	c.window.close(c)
+	c.window.close(c, began)
 }
 
 func (c *Connector) rejectedLogin(l *login, code string, err error, after uint64) {
 	c.stats.rejections.Add(1)
+	l.verified.Store(false)
 	l.rejectedAt.Store(c.cfg.clock.Now().UnixNano())
 	c.ev.emit(Event{
 		Kind: EventLoginRejected, Time: c.cfg.clock.Now(),
@@ -369,6 +459,22 @@ type window struct {
 	opened time.Time   // zero while some login works
 }
 
+// close ends the episode if the successful attempt began after it opened.
+func (w *window) close(c *Connector, began int64) {
+	if !w.active.Load() {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.opened.IsZero() || began < w.opened.UnixNano() {
+		return
+	}
+	now := c.cfg.clock.Now()
+	c.ev.emit(Event{Kind: EventRecovered, Time: now, Duration: now.Sub(w.opened)})
+	w.opened = time.Time{}
+	w.active.Store(false)
+}
+
 func (w *window) open(c *Connector) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -383,19 +489,4 @@ func (w *window) open(c *Connector) {
 		Kind: EventAllRejected, Time: w.opened,
 		Generation: set.gen, Logins: len(set.logins),
 	})
-}
-
-func (w *window) close(c *Connector) {
-	if !w.active.Load() {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.opened.IsZero() {
-		return
-	}
-	now := c.cfg.clock.Now()
-	c.ev.emit(Event{Kind: EventRecovered, Time: now, Duration: now.Sub(w.opened)})
-	w.opened = time.Time{}
-	w.active.Store(false)
 }
