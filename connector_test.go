@@ -472,3 +472,57 @@ func h0Store(t *testing.T) Option {
 	s.publish(alice1)
 	return WithRefresher(s.Fetch)
 }
+
+func TestBurstSendsAnUnprovenPasswordOnce(t *testing.T) {
+	srv := newFakeServer(alice2)
+	h := newHarness(t, srv, false, WithPairs(alice1), WithMaxConcurrentConnects(0))
+	gate := make(chan struct{})
+	srv.mu.Lock()
+	srv.gate = gate
+	srv.mu.Unlock()
+
+	const callers = 20
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			_, err := h.c.Connect(context.Background())
+			errs <- err
+		}()
+	}
+	// One connect probes alice1 at the gate; the others wait for its result.
+	close(gate)
+	for range callers {
+		if err := <-errs; !errors.Is(err, ErrAllRejected) {
+			t.Errorf("error = %v", err)
+		}
+	}
+	if n := srv.tries("alice"); n != 1 {
+		t.Errorf("the unproven password reached the server %d times, want 1", n)
+	}
+}
+
+func TestHandshakeSlotsBoundConcurrency(t *testing.T) {
+	srv := newFakeServer(alice1)
+	h := newHarness(t, srv, false, WithPairs(alice1), WithMaxConcurrentConnects(2))
+	h.connect(t) // alice1 is proven, so connects no longer wait for a probe
+	gate := make(chan struct{})
+	srv.mu.Lock()
+	srv.gate = gate
+	srv.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 5)
+	for range 5 {
+		go func() {
+			_, err := h.c.Connect(ctx)
+			errs <- err
+		}()
+	}
+	waitFor(t, func() bool { return len(h.c.slots) == 2 })
+	cancel() // the three queued connects give up; the two at the gate too
+	for range 5 {
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Errorf("error = %v, want context.Canceled", err)
+		}
+	}
+	close(gate)
+}

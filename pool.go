@@ -218,27 +218,43 @@ func (c *Connector) tryLogins(
 				continue // the probe was rejected
 			}
 		}
-		cn, began, err := c.attempt(ctx, l)
-		if prober {
-			l.probed(err == nil)
+		cn, rej, err := c.tryLogin(ctx, l, prober, fallback, after)
+		if cn != nil || err != nil {
+			return cn, set.gen, err
 		}
-		if cn == nil && err == nil {
-			continue // rejected by a connect that ran while this one queued
+		if rej != nil {
+			rejected[l.key()] = rej
+			fallback = true
 		}
-		if err == nil {
-			c.succeeded(l, fallback, began)
-			return cn, set.gen, nil
-		}
-		code, ok := c.cfg.backend.rejection(err)
-		if !ok {
-			c.stats.connectErrors.Add(1)
-			return nil, set.gen, err
-		}
-		rejected[l.key()] = &LoginError{Username: l.Username, Code: code, Err: err}
-		c.rejectedLogin(l, code, err, after)
-		fallback = true
 	}
 	return nil, set.gen, nil
+}
+
+// tryLogin makes one attempt with l and records its outcome before it ends
+// a probe, so that no connect waiting for the probe misses a rejection. A
+// rejection comes back in rej; nothing at all means that l was rejected by
+// another connect while this one queued.
+func (c *Connector) tryLogin(
+	ctx context.Context, l *login, prober, fallback bool, after uint64,
+) (cn driver.Conn, rej *LoginError, err error) {
+	cn, began, err := c.attempt(ctx, l)
+	if prober {
+		defer func() { l.probed(cn != nil) }()
+	}
+	switch {
+	case cn != nil:
+		c.succeeded(l, fallback, began)
+		return cn, nil, nil
+	case err == nil:
+		return nil, nil, nil
+	}
+	code, ok := c.cfg.backend.rejection(err)
+	if !ok {
+		c.stats.connectErrors.Add(1)
+		return nil, nil, err
+	}
+	c.rejectedLogin(l, code, err, after)
+	return nil, &LoginError{Username: l.Username, Code: code, Err: err}, nil
 }
 
 func waitProbe(ctx context.Context, probe <-chan struct{}) error {
