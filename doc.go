@@ -14,9 +14,13 @@
 // # Rotation schemes
 //
 // Alternating users (two logins, the one not in use gets a new password at
-// each rotation): give current then previous. A connection that meets a
-// changed password falls back to the other login, which still works, and a
-// refresh picks up the new list.
+// each rotation): give current then previous. The login in use changes only
+// every second rotation, so a process that refreshes more often than it
+// rotates (see [WithRefreshInterval]) never meets a rejected password. One
+// that does not learns of the rotations when the login it uses is rejected;
+// by then the other login has usually changed too, and Connect waits for
+// one refresh. A connection that meets a changed password while the other
+// login still works falls back to it at once.
 //
 // Single user (one login changed in place): give the current pair and, while
 // a rotation is in flight, the pending one after it. If the store has no

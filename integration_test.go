@@ -211,6 +211,7 @@ func TestIntegrationAlternatingUsersUnderLoad(t *testing.T) {
 	e := newEnv(t, "", gopqr.WithPairs(cur, prev), gopqr.WithRefresher(st.Fetch),
 		gopqr.WithMaxLifetime(50*time.Millisecond))
 	e.db.SetMaxOpenConns(16)
+	e.db.SetMaxIdleConns(16)
 
 	stop := make(chan struct{})
 	l := startLoad(e.db, 16, stop)

@@ -71,14 +71,15 @@ func defaultConfig() *config {
 }
 
 // defaultBackoff starts at 100 ms, doubles with ±50% jitter, caps each
-// delay at 5 s and never gives up.
+// delay at 1 s and never gives up.
 func defaultBackoff() backoff.BackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	b.RandomizationFactor = 0.5
 	b.Multiplier = 2
-	b.MaxInterval = 5 * time.Second
+	b.MaxInterval = time.Second
 	b.MaxElapsedTime = 0
+	b.Reset() // the constructor reset it with its own initial interval
 	return b
 }
 
@@ -166,7 +167,9 @@ func WithAlert(fn func(Event)) Option {
 // function is called once per connector to build the policy, which gopqr
 // then uses from one goroutine only. When the policy returns
 // [backoff.Stop], automatic retries end until the next demand for a
-// refresh. The default starts at 100 ms and doubles with jitter up to 5 s.
+// refresh. The default starts at 100 ms and doubles with jitter up to 1 s:
+// while every login is rejected, the store is asked about once a second at
+// most, so a password it publishes late is picked up within about a second.
 func WithBackoff(newPolicy func() backoff.BackOff) Option {
 	return optionFunc(func(c *config) {
 		if newPolicy == nil {

@@ -94,7 +94,7 @@ func newConnector(cfg *config) *Connector {
 	}
 	c.state.Store(&loginSet{})
 	if cfg.pairsSet {
-		c.publish(cfg.pairs)
+		c.publish(cfg.pairs, false)
 	}
 	if cfg.refresh != nil {
 		c.ref = newRefresher(cfg, c.ev, c.apply, &c.stats)
@@ -206,6 +206,9 @@ func (c *Connector) tryLogins(
 	set := c.state.Load()
 	fallback := false
 	for _, l := range c.order(set) {
+		if l.retired.Load() {
+			break // a refresh replaced the list: Connect starts over with it
+		}
 		if c.resting(l) {
 			continue // rejected by a concurrent connect meanwhile
 		}
@@ -360,8 +363,8 @@ func (c *Connector) rejectedLogin(l *login, code string, err error, after uint64
 		Kind: EventLoginRejected, Time: c.cfg.clock.Now(),
 		Username: l.Username, Code: code, Err: err,
 	})
-	if c.ref != nil {
-		c.ref.kickSince(after)
+	if c.ref != nil && !l.retired.Load() {
+		c.ref.kickSince(after) // unless a refresh already replaced l
 	}
 }
 
@@ -390,20 +393,13 @@ func (c *Connector) apply(pairs []Pair) (changed bool, err error) {
 	if err := checkPairs(pairs); err != nil {
 		return false, errors.Join(ErrBadRefresh, err)
 	}
-	if !c.publish(pairs) {
-		return false, nil
-	}
-	set := c.state.Load()
-	c.ev.emit(Event{
-		Kind: EventRefreshed, Time: c.cfg.clock.Now(),
-		Generation: set.gen, Logins: len(set.logins),
-	})
-	return true, nil
+	return c.publish(pairs, true), nil
 }
 
 // publish installs pairs as the new list unless it equals the current one,
 // keeping the records of unchanged logins and retiring the others.
-func (c *Connector) publish(pairs []Pair) bool {
+// With announce it reports the refresh before the logins it retires.
+func (c *Connector) publish(pairs []Pair, announce bool) bool {
 	c.setMu.Lock()
 	defer c.setMu.Unlock()
 	old := c.state.Load()
@@ -428,6 +424,12 @@ func (c *Connector) publish(pairs []Pair) bool {
 		return false
 	}
 	c.state.Store(next)
+	if announce {
+		c.ev.emit(Event{
+			Kind: EventRefreshed, Time: c.cfg.clock.Now(),
+			Generation: next.gen, Logins: len(next.logins),
+		})
+	}
 	c.retire(old.logins, seen, next.gen)
 	return true
 }
@@ -481,28 +483,34 @@ func (w *window) close(c *Connector, began int64) {
 		return
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.opened.IsZero() || began < w.opened.UnixNano() {
+		w.mu.Unlock()
 		return
 	}
-	now := c.cfg.clock.Now()
-	c.ev.emit(Event{Kind: EventRecovered, Time: now, Duration: now.Sub(w.opened)})
+	opened := w.opened
 	w.opened = time.Time{}
 	w.active.Store(false)
+	w.mu.Unlock()
+	now := c.cfg.clock.Now()
+	c.ev.emit(Event{Kind: EventRecovered, Time: now, Duration: now.Sub(opened)})
 }
 
+// open starts an episode; the event is sent after mu is released, so that
+// an alert callback may call Stats.
 func (w *window) open(c *Connector) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if !w.opened.IsZero() {
+		w.mu.Unlock()
 		return
 	}
-	w.opened = c.cfg.clock.Now()
+	opened := c.cfg.clock.Now()
+	w.opened = opened
 	w.active.Store(true)
+	w.mu.Unlock()
 	c.stats.windows.Add(1)
 	set := c.state.Load()
 	c.ev.emit(Event{
-		Kind: EventAllRejected, Time: w.opened,
+		Kind: EventAllRejected, Time: opened,
 		Generation: set.gen, Logins: len(set.logins),
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -44,6 +45,10 @@ type refresher struct {
 	notBefore time.Time
 	retry     bool
 	inflight  chan struct{} // closed when the last call of fn returned
+
+	// reporting is set while run reports an attempt, whose alert callback
+	// may call Close: Close must not then wait for run to return.
+	reporting atomic.Bool
 }
 
 // round is one attempt; done is closed once err is set.
@@ -141,10 +146,14 @@ func (r *refresher) await(
 	}
 }
 
+// close stops run and waits for it, unless it is called from run itself
+// through an alert callback.
 func (r *refresher) close() {
 	close(r.stop)
 	r.cancel()
-	<-r.done
+	if !r.reporting.Load() {
+		<-r.done
+	}
 }
 
 func (r *refresher) run() {
@@ -227,7 +236,9 @@ func (r *refresher) attempt() {
 		err = newRefreshError(err, r.ev.secrets())
 	}
 	delay := r.schedule(err, changed)
+	r.reporting.Store(true)
 	r.report(err, delay, r.clock.Now().Sub(start))
+	r.reporting.Store(false)
 	rd.err = err
 	r.mu.Lock()
 	r.cur, r.last = nil, rd

@@ -27,6 +27,7 @@ func TestIntegrationSingleLoginWindow(t *testing.T) {
 	e := newEnv(t, "", gopqr.WithPairs(cur), gopqr.WithRefresher(st.Fetch),
 		gopqr.WithMaxLifetime(100*time.Millisecond))
 	e.db.SetMaxOpenConns(32)
+	e.db.SetMaxIdleConns(32) // connections end by lifetime, not by the idle limit
 	failsBefore, err := c.AuthFailures()
 	if err != nil {
 		t.Fatal(err)
@@ -35,9 +36,9 @@ func TestIntegrationSingleLoginWindow(t *testing.T) {
 	stop := make(chan struct{})
 	l := startLoad(e.db, 32, stop)
 	for range rotations {
-		time.Sleep(time.Second) // a stable second between rotations
-		cur = rotate(t, c, cur) // the database has it...
-		time.Sleep(delay)       // ...the store publishes it a second later
+		time.Sleep(2 * time.Second) // a stable period between rotations
+		cur = rotate(t, c, cur)     // the database has it...
+		time.Sleep(delay)           // ...the store publishes it a second later
 		st.publish(cur)
 	}
 	pause()
