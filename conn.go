@@ -41,8 +41,14 @@ func wrapConn(cn driver.Conn, c *Connector, l *login, expires time.Time) *conn {
 func (w *conn) Raw() driver.Conn { return w.Conn }
 
 // stale reports whether the connection must not be reused, and counts and
-// reports the eviction the first time.
+// reports the eviction the first time. While every login is rejected no
+// connection is stale: a session stays authenticated after its password
+// changes, and closing it then would only leave a hole no new connection
+// can fill. Retiring resumes once a login works again.
 func (w *conn) stale() bool {
+	if w.c.window.active.Load() {
+		return false
+	}
 	retired := w.login.retired.Load()
 	old := !w.expires.IsZero() && !w.c.cfg.clock.Now().Before(w.expires)
 	if !retired && !old {

@@ -526,3 +526,28 @@ func TestHandshakeSlotsBoundConcurrency(t *testing.T) {
 	}
 	close(gate)
 }
+
+func TestConnectionsOutliveTheirLifetimeWhileNoLoginWorks(t *testing.T) {
+	srv := newFakeServer(alice1)
+	h := newHarness(t, srv, false, WithPairs(alice1), WithMaxLifetime(time.Minute))
+	cn, err := h.c.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cn.(*conn)
+	srv.set("alice", "changed")
+	h.clk.Advance(DefaultRejectionHold)
+	if _, err := h.c.Connect(context.Background()); !errors.Is(err, ErrAllRejected) {
+		t.Fatalf("error = %v", err)
+	}
+	h.clk.Advance(time.Minute)
+	if !w.IsValid() {
+		t.Error("a working session was retired while no login works")
+	}
+	srv.set("alice", alice1.Password)
+	h.clk.Advance(DefaultRejectionHold)
+	h.connect(t) // a login works again
+	if w.IsValid() {
+		t.Error("the old connection was kept after recovery")
+	}
+}

@@ -51,7 +51,11 @@
 // drops a login, and once [WithMaxLifetime] (less a random tenth of it) has
 // passed, the pool discards the connection the next time it checks it
 // (driver.Validator and driver.SessionResetter), never during a query.
-// Open sets [sql.DB.SetConnMaxLifetime]; every other pool setting is yours.
+// While every login is rejected, no connection is retired: a session stays
+// authenticated after its password changes, and closing it would leave a
+// hole that no new connection can fill. [Open] and [OpenDB] set the pool's
+// own lifetime to [WithMaxLifetime] plus [WithRetryBudget] as a backstop;
+// every other pool setting is yours.
 //
 // # Observability
 //

@@ -59,11 +59,21 @@ func Open(dsn string, opts ...Option) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	return OpenDB(c), nil
+}
+
+// OpenDB is [sql.OpenDB] for a [Connector] you keep, for example to read
+// its [Connector.Stats]. With [WithMaxLifetime] it sets the pool's maximum
+// connection lifetime to that lifetime plus the retry budget: the connector
+// retires connections at their lifetime itself, except while no login
+// works, and the pool's limit is the backstop. Every other pool setting is
+// yours.
+func OpenDB(c *Connector) *sql.DB {
 	db := sql.OpenDB(c)
 	if c.cfg.maxLifetime > 0 {
-		db.SetConnMaxLifetime(c.cfg.maxLifetime)
+		db.SetConnMaxLifetime(c.cfg.maxLifetime + c.cfg.retryBudget)
 	}
-	return db, nil
+	return db
 }
 
 // NewConnector returns a connector for [sql.OpenDB] that opens connections

@@ -120,7 +120,7 @@ func newEnv(t *testing.T, dsn string, opts ...gopqr.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{c: c, conn: conn, db: sql.OpenDB(conn), logs: logs}
+	e := &env{c: c, conn: conn, db: gopqr.OpenDB(conn), logs: logs}
 	t.Cleanup(func() {
 		if err := e.db.Close(); err != nil {
 			t.Error(err)

@@ -70,14 +70,15 @@ func defaultConfig() *config {
 	}
 }
 
-// defaultBackoff starts at 100 ms, doubles with ±50% jitter, caps each
-// delay at 1 s and never gives up.
+// defaultBackoff starts at 100 ms and doubles up to 800 ms, each delay
+// drawn within ±25%, so no gap between two calls exceeds a second, and
+// never gives up.
 func defaultBackoff() backoff.BackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
-	b.RandomizationFactor = 0.5
+	b.RandomizationFactor = 0.25
 	b.Multiplier = 2
-	b.MaxInterval = time.Second
+	b.MaxInterval = 800 * time.Millisecond
 	b.MaxElapsedTime = 0
 	b.Reset() // the constructor reset it with its own initial interval
 	return b
@@ -126,12 +127,14 @@ func WithRefreshTimeout(d time.Duration) Option {
 	})
 }
 
-// WithMaxLifetime sets the longest time a connection is reused. [Open]
-// applies it to the pool with [sql.DB.SetConnMaxLifetime], and the connector
-// enforces it too (so it also holds under [NewDriver]), retiring each
-// connection at a point drawn at random from the last tenth of d, so that
-// connections opened together, as after a rotation, do not all reconnect at
-// once. Zero, the default, means connections are not closed for their age;
+// WithMaxLifetime sets the longest time a connection is reused. The
+// connector retires each connection at a point drawn at random from the last
+// tenth of d, so that connections opened together, as after a rotation, do
+// not all reconnect at once; this holds under [NewDriver] too. While every
+// login is rejected it keeps connections past their lifetime, since no new
+// one could replace them; [Open] and [OpenDB] therefore set the pool's own
+// [sql.DB.SetConnMaxLifetime] to d plus the retry budget, as a backstop.
+// Zero, the default, means connections are not closed for their age;
 // negative is an error.
 func WithMaxLifetime(d time.Duration) Option {
 	return optionFunc(func(c *config) {
@@ -167,9 +170,10 @@ func WithAlert(fn func(Event)) Option {
 // function is called once per connector to build the policy, which gopqr
 // then uses from one goroutine only. When the policy returns
 // [backoff.Stop], automatic retries end until the next demand for a
-// refresh. The default starts at 100 ms and doubles with jitter up to 1 s:
-// while every login is rejected, the store is asked about once a second at
-// most, so a password it publishes late is picked up within about a second.
+// refresh. The default starts at 100 ms and doubles up to 800 ms, each
+// delay within ±25%: while every login is rejected, the store is asked at
+// least once a second, so a password it publishes late is picked up within
+// a second.
 func WithBackoff(newPolicy func() backoff.BackOff) Option {
 	return optionFunc(func(c *config) {
 		if newPolicy == nil {

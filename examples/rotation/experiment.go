@@ -154,8 +154,7 @@ func (e *experiment) openPool(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.conn, e.db = conn, sql.OpenDB(conn)
-	e.db.SetConnMaxLifetime(e.cfg.lifetime)
+	e.conn, e.db = conn, gopqr.OpenDB(conn)
 	e.db.SetMaxOpenConns(e.cfg.workers)
 	// Keep every connection idle between queries, so that connections are
 	// replaced for their lifetime or login only, not for the idle limit.

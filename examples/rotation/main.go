@@ -89,18 +89,19 @@ func (c *config) define(fs *flag.FlagSet) {
 		"admin DSN of an existing server (default: start a throwaway cluster)")
 	fs.StringVar(&c.strategy, "strategy", strategyAlternating, "alternating or single")
 	fs.DurationVar(&c.every, "every", 0,
-		"time between rotations (default 1s alternating, 2s single)")
+		"time between rotations (default 1s alternating, 3s single)")
 	fs.DurationVar(&c.publishDelay, "publish-delay", time.Second,
 		"single: how long after the database change the store serves the new password")
 	fs.BoolVar(&c.pending, "pending", false,
 		"single: publish [current, new] before changing the database (AWSPENDING style)")
-	fs.IntVar(&c.rotations, "rotations", 20, "number of rotations")
+	fs.IntVar(&c.rotations, "rotations", 0,
+		"number of rotations (default 20 alternating, 12 single)")
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "load time after the last rotation")
 	fs.IntVar(&c.workers, "workers", 32, "query goroutines, and the pool's open connection limit")
 	fs.DurationVar(&c.queryTimeout, "query-timeout", 5*time.Second, "timeout of each query")
 	fs.DurationVar(&c.storeLatency, "store-latency", 20*time.Millisecond,
 		"latency of each secret store fetch")
-	fs.DurationVar(&c.lifetime, "lifetime", 3*time.Second, "connection max lifetime")
+	fs.DurationVar(&c.lifetime, "lifetime", 100*time.Millisecond, "connection max lifetime")
 	fs.DurationVar(&c.refreshEvery, "refresh-interval", 0,
 		"gopqr.WithRefreshInterval; 0 refreshes only when a login is rejected")
 	fs.StringVar(&c.jsonPath, "json", "", "also write the report as JSON to this file")
@@ -108,13 +109,21 @@ func (c *config) define(fs *flag.FlagSet) {
 }
 
 // applyDefaults fills in the settings whose default depends on the strategy.
+// A single-user rotation leaves the store wrong for -publish-delay, then
+// gives the pool two seconds to settle before the next one.
 func (c *config) applyDefaults() {
-	if c.every != 0 {
-		return
+	single := c.strategy == strategySingle
+	if c.rotations == 0 {
+		c.rotations = 20
+		if single {
+			c.rotations = 12
+		}
 	}
-	c.every = time.Second
-	if c.strategy == strategySingle {
-		c.every = 2 * time.Second
+	if c.every == 0 {
+		c.every = time.Second
+		if single {
+			c.every = 3 * time.Second
+		}
 	}
 }
 

@@ -76,7 +76,7 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("defaults = %+v, %v", c, err)
 	}
 	c, err = parseFlags([]string{"-strategy", "single", "-pending"}, io.Discard)
-	if err != nil || c.every != 2*time.Second || c.publishDelay != time.Second {
+	if err != nil || c.every != 3*time.Second || c.rotations != 12 || c.publishDelay != time.Second {
 		t.Errorf("single defaults = %+v, %v", c, err)
 	}
 	for _, bad := range [][]string{
