@@ -25,7 +25,7 @@ func TestIntegrationSingleLoginWindow(t *testing.T) {
 	cur := newLogin(t, c)
 	st.publish(cur)
 	e := newEnv(t, "", gopqr.WithPairs(cur), gopqr.WithRefresher(st.Fetch),
-		gopqr.WithMaxLifetime(100*time.Millisecond))
+		gopqr.WithMaxLifetime(250*time.Millisecond))
 	e.db.SetMaxOpenConns(32)
 	e.db.SetMaxIdleConns(32) // connections end by lifetime, not by the idle limit
 	failsBefore, err := c.AuthFailures()
@@ -36,7 +36,7 @@ func TestIntegrationSingleLoginWindow(t *testing.T) {
 	stop := make(chan struct{})
 	l := startLoad(e.db, 32, stop)
 	for range rotations {
-		time.Sleep(2 * time.Second) // a stable period between rotations
+		time.Sleep(3 * time.Second) // a stable period between rotations
 		cur = rotate(t, c, cur)     // the database has it...
 		time.Sleep(delay)           // ...the store publishes it a second later
 		st.publish(cur)
