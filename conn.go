@@ -46,7 +46,7 @@ func (w *conn) Raw() driver.Conn { return w.Conn }
 // changes, and closing it then would only leave a hole no new connection
 // can fill. Retiring resumes once a login works again.
 func (w *conn) stale() bool {
-	if w.c.window.active.Load() {
+	if w.c.window.keep.Load() {
 		return false
 	}
 	retired := w.login.retired.Load()

@@ -1,6 +1,7 @@
 package gopqr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -99,6 +100,16 @@ func wrapRoleErr(err error) error {
 		return nil
 	}
 	return fmt.Errorf("gopqr: set session role: %w", err)
+}
+
+// ctxError returns ctx's error, and its cause too when the context was
+// ended with one, so that errors.Is finds both.
+func ctxError(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause == nil || cause == err {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
 }
 
 // escapeIdent doubles the quotes of a PostgreSQL identifier.

@@ -97,7 +97,9 @@ func NewConnector(dsn string, opts ...Option) (*Connector, error) {
 		}
 		cfg.backend = b
 	}
-	return newConnector(cfg), nil
+	c := newConnector(cfg)
+	c.opts = append([]Option(nil), opts...)
+	return c, nil
 }
 
 // validate reports every bad option at once.

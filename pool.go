@@ -18,6 +18,7 @@ import (
 // dropped or whose lifetime is over. It is safe for concurrent use. Build
 // one with [NewConnector] and hand it to [sql.OpenDB], or use [Open].
 type Connector struct {
+	opts   []Option // as given, for Driver
 	cfg    *config
 	ev     *events
 	slots  chan struct{} // one per handshake under way; nil: no bound
@@ -98,15 +99,20 @@ func newConnector(cfg *config) *Connector {
 	}
 	if cfg.refresh != nil {
 		c.ref = newRefresher(cfg, c.ev, c.apply, &c.stats)
+		c.ref.healthy = func() bool { return !c.window.active.Load() }
 	}
 	return c
 }
 
-// Driver returns a driver whose connectors behave like this one's.
-func (c *Connector) Driver() driver.Driver { return &Driver{open: map[string]*Connector{}} }
+// Driver returns a driver whose connectors are built with this one's
+// options.
+func (c *Connector) Driver() driver.Driver { return NewDriver(c.opts...) }
 
-// Close stops the background refresher. It is safe to call more than once;
-// connections already open keep working until the pool closes them.
+// Close stops the background refresher and waits for it, except when an
+// alert callback is running, which Close does not wait for (so that the
+// callback may itself call Close). No store call and no alert starts after
+// Close returns. It is safe to call more than once; connections already open
+// keep working until the pool closes them.
 func (c *Connector) Close() error {
 	c.once.Do(func() {
 		c.closed.Store(true)
@@ -176,7 +182,7 @@ func (c *Connector) mayWait(ctx context.Context, start time.Time, refreshes int)
 	case c.ref == nil:
 		return errors.New("no refresher configured")
 	case ctx.Err() != nil:
-		return context.Cause(ctx)
+		return ctxError(ctx)
 	case c.closed.Load():
 		return ErrClosed
 	case c.cfg.retryBudget == 0 && refreshes > 0:
@@ -265,7 +271,7 @@ func waitProbe(ctx context.Context, probe <-chan struct{}) error {
 	case <-probe:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("gopqr: connect: %w", context.Cause(ctx))
+		return fmt.Errorf("gopqr: connect: %w", ctxError(ctx))
 	}
 }
 
@@ -303,7 +309,7 @@ func (c *Connector) attempt(ctx context.Context, l *login) (driver.Conn, int64, 
 		case c.slots <- struct{}{}:
 			defer func() { <-c.slots }()
 		case <-ctx.Done():
-			return nil, 0, fmt.Errorf("gopqr: connect: %w", context.Cause(ctx))
+			return nil, 0, fmt.Errorf("gopqr: connect: %w", ctxError(ctx))
 		}
 	}
 	if c.resting(l) {
@@ -424,6 +430,7 @@ func (c *Connector) publish(pairs []Pair, announce bool) bool {
 		return false
 	}
 	c.state.Store(next)
+	c.window.keep.Store(false) // its logins may work: retire as usual
 	if announce {
 		c.ev.emit(Event{
 			Kind: EventRefreshed, Time: c.cfg.clock.Now(),
@@ -473,8 +480,11 @@ func (c *Connector) secrets() []string {
 // reported once when it opens and once when it closes.
 type window struct {
 	active atomic.Bool // a fast check for close, set and cleared under mu
-	mu     sync.Mutex  // guards opened
-	opened time.Time   // zero while some login works
+	// keep holds connections past their lifetime or login while every
+	// login of the current list is rejected; a new list clears it.
+	keep   atomic.Bool
+	mu     sync.Mutex // guards opened
+	opened time.Time  // zero while some login works
 }
 
 // close ends the episode if the successful attempt began after it opened.
@@ -490,7 +500,11 @@ func (w *window) close(c *Connector, began int64) {
 	opened := w.opened
 	w.opened = time.Time{}
 	w.active.Store(false)
+	w.keep.Store(false)
 	w.mu.Unlock()
+	if c.ref != nil {
+		c.ref.proven()
+	}
 	now := c.cfg.clock.Now()
 	c.ev.emit(Event{Kind: EventRecovered, Time: now, Duration: now.Sub(opened)})
 }
@@ -498,6 +512,7 @@ func (w *window) close(c *Connector, began int64) {
 // open starts an episode; the event is sent after mu is released, so that
 // an alert callback may call Stats.
 func (w *window) open(c *Connector) {
+	w.keep.Store(true)
 	w.mu.Lock()
 	if !w.opened.IsZero() {
 		w.mu.Unlock()

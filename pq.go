@@ -37,15 +37,34 @@ func newPQBackend(dsn string) (*pqBackend, error) {
 		return nil, fmt.Errorf("%w: the DSN carries a password; give logins with options",
 			ErrInvalidConfig)
 	}
+	if err := checkPQModes(cfg); err != nil {
+		return nil, err
+	}
 	return &pqBackend{cfg: cfg}, nil
 }
 
-// dsnErrorText returns lib/pq's parse error, unless the DSN mentions a
-// password: lib/pq may quote a fragment of the DSN, and that fragment could
-// be part of the secret.
+// checkPQModes refuses the lib/pq settings under which a credential
+// rejection cannot be seen or bounded: with sslmode=allow lib/pq retries a
+// failed start-up over SSL and reports only that second error, and with
+// target_session_attrs=prefer-standby it retries every host without end.
+func checkPQModes(cfg pq.Config) error {
+	switch {
+	case cfg.SSLMode == pq.SSLModeAllow:
+		return fmt.Errorf("%w: sslmode=allow hides credential rejections; "+
+			"use disable, prefer, require or verify-full", ErrInvalidConfig)
+	case cfg.TargetSessionAttrs == pq.TargetSessionAttrsPreferStandby:
+		return fmt.Errorf("%w: target_session_attrs=prefer-standby retries a "+
+			"rejected login without end in lib/pq; use standby or any", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// dsnErrorText returns lib/pq's parse error, unless the DSN may carry a
+// password (a password key, possibly percent-encoded, or URL user info):
+// lib/pq may quote a fragment of the DSN, and that could be the secret.
 func dsnErrorText(dsn string, err error) string {
 	low := strings.ToLower(dsn)
-	if strings.Contains(low, "password") || strings.Contains(low, "@") {
+	if strings.Contains(low, "pass") || strings.ContainsAny(low, "@%") {
 		return "details withheld because the DSN may carry a password"
 	}
 	return err.Error()
@@ -144,7 +163,7 @@ func (d *boundDialer) finish(cn driver.Conn, err error) (driver.Conn, error) {
 	}
 	if fired || ctxErr != nil {
 		_ = cn.Close()
-		return nil, fmt.Errorf("gopqr: connect: %w", context.Cause(d.ctx))
+		return nil, fmt.Errorf("gopqr: connect: %w", ctxError(d.ctx))
 	}
 	if err := d.last.SetDeadline(time.Time{}); err != nil {
 		_ = cn.Close()

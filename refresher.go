@@ -34,11 +34,14 @@ type refresher struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu   sync.Mutex // guards seq, next, cur and last
-	seq  uint64     // attempts started
-	next *round     // the attempt that will start next
-	cur  *round     // the attempt under way, or nil
-	last *round     // the attempt that finished last, or nil
+	mu  sync.Mutex // guards seq, next, cur, last and changed
+	seq uint64     // attempts started
+	// changed is closed, and replaced, whenever an attempt publishes a new
+	// list: a waiter then has new logins to try whichever attempt it awaits.
+	changed chan struct{}
+	next    *round // the attempt that will start next
+	cur     *round // the attempt under way, or nil
+	last    *round // the attempt that finished last, or nil
 
 	// Owned by the run goroutine.
 	b         backoff.BackOff
@@ -49,6 +52,12 @@ type refresher struct {
 	// reporting is set while run reports an attempt, whose alert callback
 	// may call Close: Close must not then wait for run to return.
 	reporting atomic.Bool
+	// healthy reports whether some login works; a new list resets the
+	// backoff only then, so that logins the server keeps rejecting do not
+	// make the store be called in a loop.
+	healthy func() bool
+	// reset asks run to reset the backoff: a login works again.
+	reset atomic.Bool
 }
 
 // round is one attempt; done is closed once err is set.
@@ -67,7 +76,7 @@ func newRefresher(
 		fn: cfg.refresh, timeout: cfg.refreshTimeout, interval: cfg.interval,
 		clock: cfg.clock, ev: ev, stats: st, apply: apply,
 		kickc: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		next: newRound(), b: cfg.newBackoff(),
+		next: newRound(), b: cfg.newBackoff(), changed: make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	go r.run()
@@ -117,6 +126,7 @@ func (r *refresher) await(
 	ctx context.Context, limit time.Duration, after uint64,
 ) (err, stop error) {
 	r.mu.Lock()
+	changed := r.changed
 	var rd *round
 	switch {
 	case r.last != nil && r.last.seq > after:
@@ -137,12 +147,28 @@ func (r *refresher) await(
 	select {
 	case <-rd.done:
 		return rd.err, nil
+	case <-changed:
+		return nil, nil
 	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+		return nil, ctxError(ctx)
 	case <-expired:
 		return nil, errBudgetSpent
 	case <-r.stop:
 		return nil, ErrClosed
+	}
+}
+
+// proven tells the refresher that a login works again, so that the next
+// episode starts from the shortest delay.
+func (r *refresher) proven() { r.reset.Store(true) }
+
+// stopped reports whether close was called.
+func (r *refresher) stopped() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -164,7 +190,14 @@ func (r *refresher) run() {
 		defer tick.Stop()
 	}
 	for {
-		if !r.waitDemand(tick) || !r.sleepUntil(r.notBefore) {
+		if r.stopped() || !r.waitDemand(tick) {
+			return
+		}
+		if r.reset.Swap(false) {
+			r.b.Reset()
+			r.notBefore = time.Time{}
+		}
+		if !r.sleepUntil(r.notBefore) || r.stopped() {
 			return
 		}
 		r.attempt()
@@ -177,7 +210,7 @@ func (r *refresher) run() {
 
 // jittered returns the proactive interval drawn from 0.8 to 1.2 of it.
 func (r *refresher) jittered() time.Duration {
-	spread := int64(r.interval) * 2 / 5
+	spread := int64(r.interval / 5 * 2) // divided first: no overflow
 	return r.interval - r.interval/5 + time.Duration(rand.Int64N(spread+1))
 }
 
@@ -242,6 +275,10 @@ func (r *refresher) attempt() {
 	rd.err = err
 	r.mu.Lock()
 	r.cur, r.last = nil, rd
+	if changed {
+		close(r.changed)
+		r.changed = make(chan struct{})
+	}
 	r.mu.Unlock()
 	close(rd.done)
 }
@@ -298,7 +335,7 @@ func (r *refresher) safeCall(ctx context.Context) (res result) {
 func (r *refresher) schedule(err error, changed bool) time.Duration {
 	now := r.clock.Now()
 	r.retry = false
-	if err == nil && changed {
+	if err == nil && changed && (r.healthy == nil || r.healthy()) {
 		r.b.Reset()
 		r.notBefore = now
 		return 0
@@ -321,6 +358,9 @@ func (r *refresher) report(err error, delay, took time.Duration) {
 	now := r.clock.Now()
 	if err != nil {
 		r.stats.refreshErrors.Add(1)
+		if r.stopped() {
+			return // closed while the call ran: nobody is to be alerted
+		}
 		r.ev.emit(Event{Kind: EventRefreshFailed, Time: now, Err: err, Delay: delay, Duration: took})
 		return
 	}
