@@ -4,10 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 
 	"go.uber.org/zap/zapcore"
@@ -44,7 +47,22 @@ func (p Pair) LogValue() slog.Value {
 // MarshalJSON encodes the username and a redacted password, so a Pair that
 // ends up in a JSON log does not leak its secret.
 func (p Pair) MarshalJSON() ([]byte, error) {
-	return []byte(`{"Username":` + strconv.Quote(p.Username) + `,"Password":"` + redacted + `"}`), nil
+	return json.Marshal(struct{ Username, Password string }{p.Username, redacted})
+}
+
+// Format makes every fmt verb print the redacted forms: %#v prints
+// GoString, %q a quoted String, and any other verb String, so that even a
+// wrong verb such as %d cannot reveal the password. (%p of a Pair value is
+// handled by fmt itself and prints its fields; take the address instead.)
+func (p Pair) Format(f fmt.State, verb rune) {
+	switch {
+	case verb == 'v' && f.Flag('#'):
+		_, _ = io.WriteString(f, p.GoString())
+	case verb == 'q':
+		_, _ = io.WriteString(f, strconv.Quote(p.String()))
+	default:
+		_, _ = io.WriteString(f, p.String())
+	}
 }
 
 // key identifies the login and its password.
@@ -125,8 +143,11 @@ func checkPairs(pairs []Pair) error {
 		return errors.New("no logins")
 	}
 	for i, p := range pairs {
-		if p.Username == "" {
+		switch {
+		case p.Username == "":
 			return fmt.Errorf("login %d has an empty username", i)
+		case strings.ContainsRune(p.Username, 0) || strings.ContainsRune(p.Password, 0):
+			return fmt.Errorf("login %d has a NUL byte, which PostgreSQL cannot take", i)
 		}
 	}
 	return nil

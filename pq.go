@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -70,7 +71,18 @@ func dsnErrorText(dsn string, err error) string {
 	return err.Error()
 }
 
+// DefaultHandshakeTimeout bounds a connection start-up whose context has no
+// deadline and whose DSN sets no connect_timeout, as when database/sql opens
+// connections in the background: a server that accepts and never answers
+// would otherwise hold that connect, and the pool's opener, for ever.
+const DefaultHandshakeTimeout = 10 * time.Second
+
 func (b *pqBackend) connect(ctx context.Context, p Pair) (driver.Conn, error) {
+	if _, ok := ctx.Deadline(); !ok && b.cfg.ConnectTimeout == 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultHandshakeTimeout)
+		defer cancel()
+	}
 	cfg := b.cfg.Clone()
 	cfg.User, cfg.Password = p.Username, p.Password
 	pc, err := pq.NewConnectorConfig(cfg)
@@ -101,10 +113,16 @@ func (*pqBackend) rejection(err error) (string, bool) {
 // socket gets ctx's deadline, and cancellation moves the deadline into the
 // past, which fails the pending read or write at once.
 type boundDialer struct {
-	ctx   context.Context
-	d     net.Dialer
-	last  net.Conn
-	stops []func() bool
+	ctx context.Context
+	d   net.Dialer
+
+	// lib/pq keeps the dialer for the connection's cancel requests, which
+	// it dials later from other goroutines: those get only their own
+	// context once the start-up is over.
+	mu       sync.Mutex // guards last, stops and finished
+	last     net.Conn
+	stops    []func() bool
+	finished bool
 }
 
 func (d *boundDialer) Dial(network, addr string) (net.Conn, error) {
@@ -123,6 +141,11 @@ func (d *boundDialer) DialContext(ctx context.Context, network, addr string) (ne
 	nc, err := d.d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.finished {
+		return nc, nil // a cancel request, after the start-up
 	}
 	if dl, ok := d.ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
@@ -145,6 +168,9 @@ func (d *boundDialer) pastDeadline(err error) bool {
 // finish clears the start-up deadline of a connection that opened in time,
 // and makes a failure caused by the caller's context say so.
 func (d *boundDialer) finish(cn driver.Conn, err error) (driver.Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.finished = true
 	fired := false
 	for _, stop := range d.stops {
 		if !stop() {
