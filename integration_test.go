@@ -7,8 +7,10 @@ import (
 	"database/sql/driver"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +26,15 @@ import (
 	"github.com/gopqr/gopqr/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain starts the package's PostgreSQL cluster, except in the worker
+// processes of a fuzz run, whose targets do not use it.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		os.Exit(m.Run())
+	}
+	pgtest.Main(m)
+}
 
 // awkward is put into every generated password, to prove that no DSN is
 // ever built from one.

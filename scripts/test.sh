@@ -11,3 +11,9 @@ go vet ./...
 
 echo "+ GOPQR_REQUIRE_PG=1 go test -race -count=1 ./..."
 GOPQR_REQUIRE_PG=1 go test -race -count=1 ./...
+
+# Short fuzz runs of the DSN and Pair targets; longer ones are for humans.
+for target in FuzzOpenDSN FuzzPairFormatting; do
+    echo "+ go test -run='^\$' -fuzz=$target -fuzztime=10s ."
+    go test -run='^$' -fuzz="$target" -fuzztime=10s .
+done
