@@ -467,9 +467,9 @@ func TestAdversarialSSLModeAllowIsRefused(t *testing.T) {
 	}
 }
 
-// TestAdversarialRetiredLoginIsEvictedAfterFailedEpisode: since 2f89cdf no
-// connection is stale while window.active is set (conn.go stale), and only
-// a successful Connect clears it (pool.go window.close). If the Connects of
+// TestAdversarialRetiredLoginIsEvictedAfterFailedEpisode guards this: no
+// connection is stale during an episode (conn.go stale), and only a
+// successful Connect ends one (login.go window.close). If the Connects of
 // an every-login-rejected episode all give up (the store lagged past the
 // retry budget) and the refresh that brings a working login lands after
 // them, nothing clears it: a pool that needs no new connection keeps
@@ -504,6 +504,9 @@ func TestAdversarialRetiredLoginIsEvictedAfterFailedEpisode(t *testing.T) {
 	if err := e.conn.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// gopqr proves the new list with a connect of its own; then the episode
+	// ends and the retired login's connection goes.
+	waitUntil(t, func() bool { return e.conn.Stats().WaitingSince.IsZero() })
 	for range 3 {
 		if u := sessionUser(); u != b.Username {
 			t.Fatalf("a query ran as the retired login %q after the refresh dropped it, "+

@@ -53,7 +53,10 @@
 // (driver.Validator and driver.SessionResetter), never during a query.
 // While every login is rejected, no connection is retired: a session stays
 // authenticated after its password changes, and closing it would leave a
-// hole that no new connection can fill. [Open] and [OpenDB] set the pool's
+// hole that no new connection can fill. When a refresh brings new logins
+// during such an episode, gopqr tries them with a connection of its own, so
+// that the episode ends, and retiring resumes, even if no caller is
+// waiting. [Open] and [OpenDB] set the pool's
 // own lifetime to [WithMaxLifetime] plus [WithRetryBudget] as a backstop;
 // every other pool setting is yours.
 //

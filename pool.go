@@ -30,6 +30,14 @@ type Connector struct {
 	window window
 	closed atomic.Bool
 	once   sync.Once
+
+	// verifying is set while a background connect tries a new list that
+	// arrived during an episode; bg stops it on Close.
+	verifying atomic.Bool
+	waiting   atomic.Int32 // connects waiting for a refresh
+	bg        sync.WaitGroup
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
 }
 
 var (
@@ -39,6 +47,7 @@ var (
 
 func newConnector(cfg *config) *Connector {
 	c := &Connector{cfg: cfg}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.ev = &events{log: cfg.logger, alert: cfg.alert, secrets: c.secrets}
 	if cfg.maxConnecting > 0 {
 		c.slots = make(chan struct{}, cfg.maxConnecting)
@@ -66,9 +75,11 @@ func (c *Connector) Driver() driver.Driver { return NewDriver(c.opts...) }
 func (c *Connector) Close() error {
 	c.once.Do(func() {
 		c.closed.Store(true)
+		c.bgCancel()
 		if c.ref != nil {
 			c.ref.close()
 		}
+		c.bg.Wait()
 	})
 	return nil
 }
@@ -117,7 +128,10 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 			break
 		}
 		var stop error
-		if refreshErr, stop = c.ref.await(ctx, c.budgetLeft(start), after); stop != nil {
+		c.waiting.Add(1)
+		refreshErr, stop = c.ref.await(ctx, c.budgetLeft(start), after)
+		c.waiting.Add(-1)
+		if stop != nil {
 			cause = stop
 			break
 		}
@@ -380,7 +394,6 @@ func (c *Connector) publish(pairs []Pair, announce bool) bool {
 		return false
 	}
 	c.state.Store(next)
-	c.window.keep.Store(false) // its logins may work: retire as usual
 	if announce {
 		c.ev.emit(Event{
 			Kind: EventRefreshed, Time: c.cfg.clock.Now(),
@@ -388,6 +401,9 @@ func (c *Connector) publish(pairs []Pair, announce bool) bool {
 		})
 	}
 	c.retire(old.logins, seen, next.gen)
+	if announce {
+		c.verify()
+	}
 	return true
 }
 
@@ -402,6 +418,29 @@ func (c *Connector) retire(old []*login, kept map[string]bool, gen uint64) {
 			Username: l.Username, Generation: gen,
 		})
 	}
+}
+
+// verify tries, in the background, a list that arrived while every login
+// was rejected and no connect is waiting to try it. Connections are kept
+// past their login and lifetime during such an episode, and only a
+// successful connect ends it: without this, a pool whose callers had given
+// up would keep using a retired login.
+func (c *Connector) verify() {
+	if !c.window.keep.Load() || c.closed.Load() || c.waiting.Load() > 0 {
+		return
+	}
+	if !c.verifying.CompareAndSwap(false, true) {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer c.verifying.Store(false)
+		cn, err := c.Connect(c.bgCtx)
+		if err == nil {
+			_ = cn.Close()
+		}
+	}()
 }
 
 // secrets lists the passwords of the current logins, for redaction.

@@ -9,8 +9,10 @@ bash scripts/ensure-postgres.sh
 echo "+ go vet ./..."
 go vet ./...
 
-echo "+ GOPQR_REQUIRE_PG=1 go test -race -count=1 ./..."
-GOPQR_REQUIRE_PG=1 go test -race -count=1 ./...
+echo "+ GOPQR_REQUIRE_PG=1 go test -race -count=1 -p 1 ./..."
+# -p 1: one package at a time, so timing-sensitive rotation tests do not
+# compete for two cores with the other packages.
+GOPQR_REQUIRE_PG=1 go test -race -count=1 -p 1 ./...
 
 # Short fuzz runs of the DSN and Pair targets; longer ones are for humans.
 for target in FuzzOpenDSN FuzzPairFormatting; do
