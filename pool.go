@@ -116,9 +116,15 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		if c.ref != nil {
 			after = c.ref.started()
 		}
+		before := len(rejected)
 		cn, gen, err := c.tryLogins(ctx, rejected, after)
 		if cn != nil || err != nil {
 			return cn, err
+		}
+		if len(rejected) == before && c.ref != nil {
+			// Nothing was tried: every login rests after rejections seen
+			// before this connect began, so a refresh under way serves it.
+			after = min(after, c.ref.settled())
 		}
 		if c.state.Load().gen != gen {
 			continue // a refresh landed meanwhile: try its logins first

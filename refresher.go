@@ -108,6 +108,16 @@ func (r *refresher) started() uint64 {
 	return r.seq
 }
 
+// settled returns the number of the last attempt that finished, or zero.
+func (r *refresher) settled() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		return 0
+	}
+	return r.last.seq
+}
+
 // wait asks for a refresh and returns its error, or why waiting stopped.
 func (r *refresher) wait(ctx context.Context) error {
 	err, stop := r.await(ctx, 0, r.started())
@@ -186,7 +196,9 @@ func (r *refresher) run() {
 	defer close(r.done)
 	var tick clock.Timer
 	if r.interval > 0 {
-		tick = r.clock.NewTimer(r.jittered())
+		// The first wait is drawn from the whole interval, so that a fleet
+		// started at once does not refresh in step.
+		tick = r.clock.NewTimer(time.Duration(rand.Int64N(int64(r.interval) + 1)))
 		defer tick.Stop()
 	}
 	for {
