@@ -551,3 +551,17 @@ func TestConnectionsOutliveTheirLifetimeWhileNoLoginWorks(t *testing.T) {
 		t.Error("the old connection was kept after recovery")
 	}
 }
+
+func TestFirstFetchIsNotAnAlert(t *testing.T) {
+	srv := newFakeServer(alice1)
+	h := newHarness(t, srv, true) // no WithPairs: the first connect fetches
+	h.store.publish(alice1)
+	if got := h.connect(t); got != "alice" {
+		t.Fatalf("connected as %q", got)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.alerts) != 0 {
+		t.Errorf("alerts = %+v, want none for the first fetch", h.alerts)
+	}
+}

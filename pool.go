@@ -126,10 +126,13 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 			// before this connect began, so a refresh under way serves it.
 			after = min(after, c.ref.settled())
 		}
-		if c.state.Load().gen != gen {
+		set := c.state.Load()
+		if set.gen != gen {
 			continue // a refresh landed meanwhile: try its logins first
 		}
-		c.window.open(c)
+		if len(set.logins) > 0 { // not the first fetch of a refresher-only setup
+			c.window.open(c)
+		}
 		if cause = c.mayWait(ctx, start, refreshes); cause != nil {
 			break
 		}
