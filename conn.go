@@ -18,6 +18,12 @@ type conn struct {
 	login   *login
 	expires time.Time // zero: no lifetime limit
 	evicted atomic.Bool
+
+	// The driver connection's optional interfaces, asserted once, so that
+	// the per-query methods cost one nil check.
+	queryer driver.QueryerContext
+	execer  driver.ExecerContext
+	checker driver.NamedValueChecker
 }
 
 var (
@@ -33,7 +39,11 @@ var (
 )
 
 func wrapConn(cn driver.Conn, c *Connector, l *login, expires time.Time) *conn {
-	return &conn{Conn: cn, c: c, login: l, expires: expires}
+	w := &conn{Conn: cn, c: c, login: l, expires: expires}
+	w.queryer, _ = cn.(driver.QueryerContext)
+	w.execer, _ = cn.(driver.ExecerContext)
+	w.checker, _ = cn.(driver.NamedValueChecker)
+	return w
 }
 
 // Raw returns the driver's own connection, for use inside
@@ -105,8 +115,8 @@ func (w *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 func (w *conn) ExecContext(
 	ctx context.Context, query string, args []driver.NamedValue,
 ) (driver.Result, error) {
-	if e, ok := w.Conn.(driver.ExecerContext); ok {
-		return e.ExecContext(ctx, query, args)
+	if w.execer != nil {
+		return w.execer.ExecContext(ctx, query, args)
 	}
 	return nil, driver.ErrSkip
 }
@@ -114,8 +124,8 @@ func (w *conn) ExecContext(
 func (w *conn) QueryContext(
 	ctx context.Context, query string, args []driver.NamedValue,
 ) (driver.Rows, error) {
-	if q, ok := w.Conn.(driver.QueryerContext); ok {
-		return q.QueryContext(ctx, query, args)
+	if w.queryer != nil {
+		return w.queryer.QueryContext(ctx, query, args)
 	}
 	return nil, driver.ErrSkip
 }
@@ -128,8 +138,8 @@ func (w *conn) Ping(ctx context.Context) error {
 }
 
 func (w *conn) CheckNamedValue(nv *driver.NamedValue) error {
-	if c, ok := w.Conn.(driver.NamedValueChecker); ok {
-		return c.CheckNamedValue(nv)
+	if w.checker != nil {
+		return w.checker.CheckNamedValue(nv)
 	}
 	return driver.ErrSkip
 }
