@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // slowQuery is the latency above which a query counts as slow.
@@ -112,7 +113,7 @@ func (in *instance) start(stop, hard context.Context, cfg config, wg *sync.WaitG
 
 // loop runs a query after each pause until stop ends.
 func (in *instance) loop(stop, hard context.Context, cfg config, errs *errorLog) {
-	for sleepCtx(stop, jittered(cfg.queryEvery)) == nil {
+	for simkit.Sleep(stop, jittered(cfg.queryEvery)) == nil {
 		start := time.Now()
 		err := in.query(hard, cfg.queryTimeout)
 		if hard.Err() != nil {

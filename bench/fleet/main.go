@@ -65,7 +65,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	log := &lockedWriter{w: stderr}
 	res, err := simulate(ctx, cfg, log)
 	if err != nil {
-		fmt.Fprintln(log, "fleet:", secrets.redact(err.Error()))
+		fmt.Fprintln(log, "fleet:", secrets.Redact(err.Error()))
 		return 1
 	}
 	res.print(stdout)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // passwordSetter changes a login's password in the database;
@@ -85,7 +86,7 @@ func (s *single) rotate(ctx context.Context) (rotation, error) {
 	}
 	took := time.Since(at)
 	s.login = p
-	_ = sleepCtx(ctx, s.delay-took) // on an interrupt, publish at once
+	_ = simkit.Sleep(ctx, s.delay-took) // on an interrupt, publish at once
 	return rotation{at: at, took: took, version: s.store.publish(p)}, nil
 }
 
@@ -96,7 +97,7 @@ func rotateLoop(ctx context.Context, r rotator, n int, start time.Time, every ti
 ) []rotation {
 	var done []rotation
 	for i := 1; i <= n; i++ {
-		if sleepCtx(ctx, time.Until(start.Add(time.Duration(i)*every))) != nil {
+		if simkit.Sleep(ctx, time.Until(start.Add(time.Duration(i)*every))) != nil {
 			break
 		}
 		rot, err := r.rotate(ctx)

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // passwordBytes is the entropy of a generated password.
@@ -24,7 +25,7 @@ func newPassword() (string, error) {
 		return "", fmt.Errorf("random password: %w", err)
 	}
 	pw := "Fl-" + hex.EncodeToString(b)
-	secrets.add(pw)
+	secrets.Add(pw)
 	return pw, nil
 }
 
@@ -35,39 +36,8 @@ func withNewPassword(p gopqr.Pair) (gopqr.Pair, error) {
 	return p, err
 }
 
-// randomSuffix returns 8 random hex digits for role names.
-func randomSuffix() (string, error) {
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("random suffix: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
-
-// redactor blanks known passwords out of texts.
-type redactor struct {
-	mu   sync.Mutex // guards list
-	list []string
-}
-
 // secrets holds every password this program made.
-var secrets redactor
-
-func (r *redactor) add(pw string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.list = append(r.list, pw)
-}
-
-// redact returns text with every known password replaced.
-func (r *redactor) redact(text string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, pw := range r.list {
-		text = strings.ReplaceAll(text, pw, "[REDACTED]")
-	}
-	return text
-}
+var secrets simkit.Secrets
 
 // errorLog counts errors by kind, keeps one redacted sample of each kind,
 // and prints each kind the first time it is seen.
@@ -94,7 +64,7 @@ func (l *errorLog) add(err error) {
 	if l.counts[kind] > 1 {
 		return
 	}
-	msg := strings.ReplaceAll(secrets.redact(err.Error()), "\n", "; ")
+	msg := strings.ReplaceAll(secrets.Redact(err.Error()), "\n", "; ")
 	l.samples[kind], l.order = msg, append(l.order, kind)
 	l.out(l.label + " (" + kind + "): " + msg)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gopqr/gopqr"
 	"github.com/gopqr/gopqr/internal/pgtest"
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // simulation is one run: the server, the store, the fleet and the
@@ -70,7 +71,7 @@ func (s *simulation) println(line string) { fmt.Fprintln(s.log, line) }
 
 // createLogins creates the roles and the store that serves them.
 func (s *simulation) createLogins(ctx context.Context) error {
-	suffix, err := randomSuffix()
+	suffix, err := simkit.Suffix()
 	if err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func (s *simulation) startFleet(stop, hard context.Context, wg *sync.WaitGroup) 
 	fmt.Fprintf(s.log, "starting %d instances over %v\n", n, s.cfg.ramp)
 	for i := range n {
 		at := s.origin.Add(s.cfg.ramp * time.Duration(i) / time.Duration(n))
-		if err := sleepCtx(hard, time.Until(at)); err != nil {
+		if err := simkit.Sleep(hard, time.Until(at)); err != nil {
 			return err
 		}
 		in, err := newInstance(i, s.cfg, s.cluster.DSN(), s.store, s.tl)
@@ -153,7 +154,7 @@ func (s *simulation) rotate(ctx context.Context) {
 			fmt.Fprintf(s.log, "%6.1fs rotation %d applied\n", s.elapsed(), i)
 		})
 	s.end = s.up.Add(time.Duration(s.cfg.rotations+1) * s.cfg.every)
-	_ = sleepCtx(ctx, time.Until(s.end))
+	_ = simkit.Sleep(ctx, time.Until(s.end))
 }
 
 // closeFleet closes every instance's pool and connector.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // errThrottled is what the store answers to a call over its quota.
@@ -62,7 +63,7 @@ func newSecretStore(latency time.Duration, quota int, pairs ...gopqr.Pair) *secr
 // arrived. It gives up when ctx ends.
 func (s *secretStore) fetch(ctx context.Context, inst int, kind callKind) ([]gopqr.Pair, error) {
 	idx, ok := s.arrive(inst, kind)
-	if err := sleepCtx(ctx, s.latency); err != nil {
+	if err := simkit.Sleep(ctx, s.latency); err != nil {
 		return nil, err
 	}
 	if !ok {
@@ -117,19 +118,4 @@ func (s *secretStore) counts() (total, throttled int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.calls), s.throttled
-}
-
-// sleepCtx waits for d, or until ctx ends and then returns its cause.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
 }

@@ -27,7 +27,7 @@ func newErrorLog(label string, out io.Writer, limit int) *errorLog {
 
 // add records err, printing it if it is one of the first distinct ones.
 func (l *errorLog) add(err error) {
-	msg := secrets.redact(err.Error())
+	msg := secrets.Redact(err.Error())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.counts[msg]; ok {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // How many distinct errors of each kind are printed, and how long cleanup
@@ -33,7 +34,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	}
 	rep, err := runExperiment(ctx, cfg, srv, log)
 	if cerr := srv.close(); cerr != nil {
-		fmt.Fprintln(log, "rotation: close the server:", secrets.redact(cerr.Error()))
+		fmt.Fprintln(log, "rotation: close the server:", secrets.Redact(cerr.Error()))
 	}
 	if err != nil {
 		return fail(log, err)
@@ -49,7 +50,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 
 // fail prints err, without any password, and returns exit status 1.
 func fail(w io.Writer, err error) int {
-	fmt.Fprintln(w, "rotation:", secrets.redact(err.Error()))
+	fmt.Fprintln(w, "rotation:", secrets.Redact(err.Error()))
 	return 1
 }
 
@@ -104,7 +105,7 @@ var loginNames = map[string][]string{
 // createLogins creates the roles with random names and passwords, and the
 // store and rotation that serve and change them.
 func (e *experiment) createLogins(ctx context.Context) error {
-	suffix, err := randomSuffix()
+	suffix, err := simkit.Suffix()
 	if err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func (e *experiment) dropLogins(ctx context.Context) {
 	defer cancel()
 	for _, u := range e.users {
 		if err := e.srv.dropLogin(ctx, u); err != nil {
-			fmt.Fprintln(e.log, "rotation:", secrets.redact(err.Error()))
+			fmt.Fprintln(e.log, "rotation:", secrets.Redact(err.Error()))
 		}
 	}
 }
@@ -188,7 +189,7 @@ func (e *experiment) drive(ctx context.Context) {
 	wg.Go(func() { e.load.run(stopLoad, ctx) })
 	wg.Go(func() { e.progress(stopProgress) })
 	rotateLoop(ctx, e.rot, e.cfg.rotations, e.cfg.every, &e.rots, e.rerrs)
-	_ = sleepCtx(ctx, e.cfg.settle)
+	_ = simkit.Sleep(ctx, e.cfg.settle)
 	endLoad()
 	endProgress()
 	wg.Wait()

@@ -29,7 +29,7 @@ func TestNewPasswordIsAwkward(t *testing.T) {
 	if n := utf8.RuneCountInString(a); n != utf8.RuneCountInString(awkward)+extraRunes {
 		t.Errorf("password has %d characters", n)
 	}
-	if got := secrets.redact("error: " + a + "!"); got != "error: [REDACTED]!" {
+	if got := secrets.Redact("error: " + a + "!"); got != "error: [REDACTED]!" {
 		t.Errorf("redact left %q", got)
 	}
 }

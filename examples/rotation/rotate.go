@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // passwordSetter changes the password of a login in the database.
@@ -101,7 +102,7 @@ func (s *single) rotate(ctx context.Context) error {
 		return err
 	}
 	s.login = p
-	_ = sleepCtx(ctx, s.delay) // on an interrupt, publish at once
+	_ = simkit.Sleep(ctx, s.delay) // on an interrupt, publish at once
 	s.store.Publish(p)
 	return nil
 }
@@ -120,7 +121,7 @@ func rotateLoop(ctx context.Context, r rotator, n int, every time.Duration,
 ) {
 	start := time.Now()
 	for i := 1; i <= n; i++ {
-		if sleepCtx(ctx, time.Until(start.Add(time.Duration(i)*every))) != nil {
+		if simkit.Sleep(ctx, time.Until(start.Add(time.Duration(i)*every))) != nil {
 			return
 		}
 		if err := r.rotate(ctx); err != nil {
@@ -129,20 +130,5 @@ func rotateLoop(ctx context.Context, r rotator, n int, every time.Duration,
 			continue
 		}
 		st.done.Add(1)
-	}
-}
-
-// sleepCtx waits for d, or until ctx ends and then returns its cause.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
 	}
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"math/big"
-	"strings"
-	"sync"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // awkward holds characters that break naive DSN building or SQL quoting,
@@ -39,7 +37,7 @@ func newPassword() (string, error) {
 		return "", err
 	}
 	pw := string(runes)
-	secrets.add(pw)
+	secrets.Add(pw)
 	return pw, nil
 }
 
@@ -74,40 +72,5 @@ func randIndex(n int) (int, error) {
 	return int(v.Int64()), nil
 }
 
-// randomSuffix returns 8 random hex digits for role names.
-func randomSuffix() (string, error) {
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("random bytes: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
-
-// secretSet remembers passwords so that no text printed by this program
-// shows one, even if an error message were to quote it.
-type secretSet struct {
-	mu   sync.Mutex // guards list
-	list []string
-}
-
 // secrets holds every password this program made or was given.
-var secrets secretSet
-
-func (s *secretSet) add(pw string) {
-	if pw == "" {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.list = append(s.list, pw)
-}
-
-// redact returns text with every known password replaced.
-func (s *secretSet) redact(text string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, pw := range s.list {
-		text = strings.ReplaceAll(text, pw, "[REDACTED]")
-	}
-	return text
-}
+var secrets simkit.Secrets

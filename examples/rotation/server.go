@@ -50,7 +50,7 @@ func dialServer(ctx context.Context, adminDSN string) (*server, error) {
 		return nil, errors.New("cannot parse -admin-dsn")
 	}
 	if cfg, err := pq.NewConfig(adminDSN); err == nil {
-		secrets.add(cfg.Password)
+		secrets.Add(cfg.Password)
 	}
 	dsn, err := stripCredentials(adminDSN)
 	if err != nil {
