@@ -168,10 +168,18 @@ func pairOutputs(t *testing.T, p Pair) map[string]string {
 	return out
 }
 
-// slogOutputs logs p through slog's JSON and text handlers.
+// slogOutputs logs p through slog's JSON and text handlers. The time is
+// left out: a timestamp can hold any short run of digits, which the fuzzer
+// finds as a "password".
 func slogOutputs(p Pair) (jsonText, text string) {
 	var j, x bytes.Buffer
-	for _, h := range []slog.Handler{slog.NewJSONHandler(&j, nil), slog.NewTextHandler(&x, nil)} {
+	opts := &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}
+	for _, h := range []slog.Handler{slog.NewJSONHandler(&j, opts), slog.NewTextHandler(&x, opts)} {
 		slog.New(h).Info("login", "pair", p, "pointer", &p, "any", any(p))
 	}
 	return j.String(), x.String()
@@ -223,6 +231,7 @@ func FuzzPairFormatting(f *testing.F) {
 		{"üser\x00", "p\"a\\ss\n\tü\x00\xff"},
 		{"Username", "Password"},
 		{"x", "gopqr.Pair{"},
+		{"f", "0000"}, // digits that a timestamp may hold
 		{strings.Repeat("u", 300), strings.Repeat("p", 300)},
 	} {
 		f.Add(s[0], s[1])
