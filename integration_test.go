@@ -2,10 +2,8 @@ package gopqr_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,11 +16,11 @@ import (
 	"time"
 
 	"github.com/lib/pq"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/loadtest"
 	"github.com/gopqr/gopqr/internal/pgtest"
 )
 
@@ -36,42 +34,17 @@ func TestMain(m *testing.M) {
 	pgtest.Main(m)
 }
 
-// awkward is put into every generated password, to prove that no DSN is
-// ever built from one.
-const awkward = `p@:/?#%&'" \ ü=ß;`
-
+// seq numbers the roles and drivers that tests register.
 var seq atomic.Int64
 
 // newLogin creates a role with a fresh name and password.
-func newLogin(t *testing.T, c *pgtest.Cluster) gopqr.Pair {
-	t.Helper()
-	p := gopqr.Pair{
-		Username: fmt.Sprintf("it_login_%d", seq.Add(1)),
-		Password: newPassword(t),
-	}
-	if err := c.CreateLogin(context.Background(), p.Username, p.Password); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func newLogin(t *testing.T, c *pgtest.Cluster) gopqr.Pair { return loadtest.Login(t, c, "it_login") }
 
-func newPassword(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return awkward + hex.EncodeToString(b)
-}
+func newPassword(t *testing.T) string { return loadtest.Password(t) }
 
 // rotate gives p a new password in the database and returns it.
 func rotate(t *testing.T, c *pgtest.Cluster, p gopqr.Pair) gopqr.Pair {
-	t.Helper()
-	p.Password = newPassword(t)
-	if err := c.SetPassword(context.Background(), p.Username, p.Password); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return loadtest.Rotate(t, c, p)
 }
 
 // store is a secret store held in memory.
@@ -116,11 +89,7 @@ type env struct {
 func newEnv(t *testing.T, dsn string, opts ...gopqr.Option) *env {
 	t.Helper()
 	c := pgtest.Require(t)
-	ignore := []goleak.Option{
-		goleak.IgnoreCurrent(), // the shared cluster's goroutines
-		goleak.IgnoreAnyFunction("github.com/gopqr/gopqr/internal/pgtest.(*Cluster).launchLocked.func1"),
-	}
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore...) })
+	loadtest.NoLeaks(t)
 	core, logs := observer.New(zap.DebugLevel)
 	if dsn == "" {
 		dsn = c.DSN()
@@ -152,62 +121,11 @@ func (e *env) noSecrets(t *testing.T, pairs ...gopqr.Pair) {
 	}
 }
 
-// load runs queries from workers goroutines until stop is closed.
-type load struct {
-	ok, failed atomic.Int64
-	mu         sync.Mutex // guards errs
-	errs       []error
-	wg         sync.WaitGroup
+func startLoad(db *sql.DB, workers int, stop <-chan struct{}) *loadtest.Load {
+	return loadtest.Start(db, workers, stop)
 }
 
-func startLoad(db *sql.DB, workers int, stop <-chan struct{}) *load {
-	l := &load{}
-	for range workers {
-		l.wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				l.record(query(db))
-			}
-		})
-	}
-	return l
-}
-
-func query(db *sql.DB) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var n int
-	return db.QueryRowContext(ctx, "SELECT $1::int + 1", 41).Scan(&n)
-}
-
-func (l *load) record(err error) {
-	if err == nil {
-		l.ok.Add(1)
-		return
-	}
-	l.failed.Add(1)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.errs) < 5 {
-		l.errs = append(l.errs, err)
-	}
-}
-
-func (l *load) check(t *testing.T) {
-	t.Helper()
-	l.wg.Wait()
-	if l.failed.Load() > 0 {
-		t.Errorf("%d of %d queries failed; first errors: %v",
-			l.failed.Load(), l.ok.Load()+l.failed.Load(), l.errs)
-	}
-	if l.ok.Load() == 0 {
-		t.Error("no query ran")
-	}
-}
+func query(db *sql.DB) error { return loadtest.Query(db) }
 
 // pause lets the load run for a while between rotations; the assertions do
 // not depend on how long it is.
@@ -236,7 +154,7 @@ func TestIntegrationAlternatingUsersUnderLoad(t *testing.T) {
 	}
 	pause()
 	close(stop)
-	l.check(t)
+	l.Check(t)
 	s := e.conn.Stats()
 	if s.Evictions == 0 {
 		t.Error("no connection was evicted")
@@ -247,7 +165,7 @@ func TestIntegrationAlternatingUsersUnderLoad(t *testing.T) {
 	if n := st.count(); n > rotations {
 		t.Errorf("store called %d times for %d rotations", n, rotations)
 	}
-	t.Logf("queries %d, %+v", l.ok.Load(), s)
+	t.Logf("queries %d, %+v", l.OK(), s)
 	e.noSecrets(t, all...)
 }
 
@@ -276,7 +194,7 @@ func TestIntegrationSingleUserWithPendingPassword(t *testing.T) {
 	}
 	pause()
 	close(stop)
-	l.check(t)
+	l.Check(t)
 	if s := e.conn.Stats(); s.AllRejected != 0 {
 		t.Errorf("with a pending password no connect should wait: %+v", s)
 	}

@@ -43,7 +43,7 @@ func TestIntegrationSingleLoginWindow(t *testing.T) {
 	}
 	pause()
 	close(stop)
-	l.check(t)
+	l.Check(t)
 
 	failsAfter, err := c.AuthFailures()
 	if err != nil {
@@ -60,7 +60,7 @@ func TestIntegrationSingleLoginWindow(t *testing.T) {
 		t.Errorf("%d every-login-rejected episodes, want %d", s.AllRejected, rotations)
 	}
 	t.Logf("ok %d, server auth failures %d, store calls %d, stats %+v",
-		l.ok.Load(), failsAfter-failsBefore, st.count(), s)
+		l.OK(), failsAfter-failsBefore, st.count(), s)
 }
 
 func TestIntegrationWrongPasswordFailsWithinBudget(t *testing.T) {
