@@ -42,6 +42,8 @@ type config struct {
 	pairs          []Pair
 	pairsSet       bool
 	refresh        func(context.Context) ([]Pair, error)
+	scheduler      Scheduler // from WithSource, or nil
+	expirer        Expirer   // from WithSource, or nil
 	refreshTimeout time.Duration
 	interval       time.Duration
 	maxLifetime    time.Duration
@@ -113,7 +115,7 @@ func WithPairs(pairs ...Pair) Option {
 // refused and the previous logins are kept. A panic in fn is recovered and
 // counted as a failed refresh.
 func WithRefresher(fn func(ctx context.Context) ([]Pair, error)) Option {
-	return optionFunc(func(c *config) { c.refresh = fn })
+	return optionFunc(func(c *config) { c.refresh, c.scheduler, c.expirer = fn, nil, nil })
 }
 
 // WithRefreshTimeout bounds each call of the refresher function. The

@@ -1,0 +1,51 @@
+package gopqr
+
+import (
+	"context"
+	"time"
+)
+
+// Source is a secret store adapter: its Refresh method fetches the current
+// logins in order of preference, with the contract of [WithRefresher]. The
+// subpackages awssm, vault, filesecret and rdsiam hold ready ones.
+type Source interface {
+	Refresh(ctx context.Context) ([]Pair, error)
+}
+
+// Scheduler is implemented by a [Source] that knows when its secret will
+// change next, such as a Vault static role (its ttl), a dynamic lease (its
+// renewal point) or an IAM token (its expiry). After each successful
+// refresh the connector asks NextRefresh and, if it returns a non-zero
+// time, refreshes at that time as well as on its other triggers. A time
+// already past refreshes after the backoff's first delay, not at once, so a
+// Scheduler that is wrong about time cannot make the connector spin.
+type Scheduler interface {
+	NextRefresh() time.Time
+}
+
+// Expirer is implemented by a [Source] whose logins stop working at a known
+// time, such as Vault dynamic credentials at the end of their lease. The
+// connector asks Expiry once for each new connection, with the login it
+// used, and retires the connection before that time (in the same way, and
+// with the same random spread, as [WithMaxLifetime]), so that no connection
+// outlives its login. A zero time means no expiry. Expiry is called from
+// Connect and must be quick and safe for concurrent use.
+type Expirer interface {
+	Expiry(login Pair) time.Time
+}
+
+// WithSource takes the logins from s: it is [WithRefresher](s.Refresh),
+// plus refreshes at the times s gives if it is a [Scheduler], plus a
+// lifetime bound for each connection if it is an [Expirer]. A nil s is an
+// error at Open.
+func WithSource(s Source) Option {
+	return optionFunc(func(c *config) {
+		if s == nil {
+			c.invalid("WithSource: source is nil")
+			return
+		}
+		c.refresh = s.Refresh
+		c.scheduler, _ = s.(Scheduler)
+		c.expirer, _ = s.(Expirer)
+	})
+}
