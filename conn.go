@@ -17,6 +17,9 @@ type conn struct {
 	c       *Connector
 	login   *login
 	expires time.Time // zero: no lifetime limit
+	// ends is when the login stops working, from an Expirer, less the
+	// spread; zero if none. Unlike expires it holds during an episode.
+	ends    time.Time
 	evicted atomic.Bool
 
 	// The driver connection's optional interfaces, asserted once, so that
@@ -38,8 +41,8 @@ var (
 	_ driver.NamedValueChecker  = (*conn)(nil)
 )
 
-func wrapConn(cn driver.Conn, c *Connector, l *login, expires time.Time) *conn {
-	w := &conn{Conn: cn, c: c, login: l, expires: expires}
+func wrapConn(cn driver.Conn, c *Connector, l *login, expires, ends time.Time) *conn {
+	w := &conn{Conn: cn, c: c, login: l, expires: expires, ends: ends}
 	w.queryer, _ = cn.(driver.QueryerContext)
 	w.execer, _ = cn.(driver.ExecerContext)
 	w.checker, _ = cn.(driver.NamedValueChecker)
@@ -55,12 +58,17 @@ func (w *conn) Raw() driver.Conn { return w.Conn }
 // connection is stale: a session stays authenticated after its password
 // changes, and closing it then would only leave a hole no new connection
 // can fill. Retiring resumes once a login works again.
+//
+// A connection whose login has ended (see [Expirer]) is stale even then:
+// the server is about to close it anyway.
 func (w *conn) stale() bool {
-	if w.c.window.keep.Load() {
+	now := w.c.cfg.clock.Now()
+	ended := !w.ends.IsZero() && !now.Before(w.ends)
+	if w.c.window.keep.Load() && !ended {
 		return false
 	}
 	retired := w.login.retired.Load()
-	old := !w.expires.IsZero() && !w.c.cfg.clock.Now().Before(w.expires)
+	old := ended || !w.expires.IsZero() && !now.Before(w.expires)
 	if !retired && !old {
 		return false
 	}

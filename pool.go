@@ -304,18 +304,27 @@ func (c *Connector) open(ctx context.Context, l *login) (driver.Conn, error) {
 			return nil, err
 		}
 	}
-	return wrapConn(cn, c, l, c.expiry()), nil
+	now := c.cfg.clock.Now()
+	var ends time.Time
+	if c.cfg.expirer != nil {
+		ends = spread(now, c.cfg.expirer.Expiry(l.Pair))
+	}
+	var expires time.Time
+	if d := c.cfg.maxLifetime; d > 0 {
+		expires = spread(now, now.Add(d))
+	}
+	return wrapConn(cn, c, l, expires, ends), nil
 }
 
-// expiry returns when a connection opened now should be retired: at a random
-// point in the last tenth of the lifetime, or never.
-func (c *Connector) expiry() time.Time {
-	d := c.cfg.maxLifetime
-	if d <= 0 {
-		return time.Time{}
+// spread returns a random point in the last tenth of the time from now to
+// end, so that connections opened together, as after a rotation, are not
+// all retired at once; zero if end is.
+func spread(now, end time.Time) time.Time {
+	d := end.Sub(now)
+	if end.IsZero() || d <= 0 {
+		return end
 	}
-	jitter := time.Duration(rand.Int64N(int64(d/10) + 1))
-	return c.cfg.clock.Now().Add(d - jitter)
+	return end.Add(-time.Duration(rand.Int64N(int64(d/10) + 1)))
 }
 
 // succeeded records a connection opened with l by an attempt that began at

@@ -23,6 +23,7 @@ type refresher struct {
 	fn       func(context.Context) ([]Pair, error)
 	timeout  time.Duration
 	interval time.Duration
+	sched    Scheduler // or nil
 	clock    clock.Clock
 	ev       *events
 	stats    *counters
@@ -45,6 +46,7 @@ type refresher struct {
 
 	// Owned by the run goroutine.
 	b         backoff.BackOff
+	due       clock.Timer // fires at the Scheduler's time, or nil
 	notBefore time.Time
 	retry     bool
 	inflight  chan struct{} // closed when the last call of fn returned
@@ -74,7 +76,7 @@ func newRefresher(
 ) *refresher {
 	r := &refresher{
 		fn: cfg.refresh, timeout: cfg.refreshTimeout, interval: cfg.interval,
-		clock: cfg.clock, ev: ev, stats: st, apply: apply,
+		sched: cfg.scheduler, clock: cfg.clock, ev: ev, stats: st, apply: apply,
 		kickc: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		next: newRound(), b: cfg.newBackoff(), changed: make(chan struct{}),
 	}
@@ -201,6 +203,11 @@ func (r *refresher) run() {
 		tick = r.clock.NewTimer(time.Duration(rand.Int64N(int64(r.interval) + 1)))
 		defer tick.Stop()
 	}
+	defer func() {
+		if r.due != nil {
+			r.due.Stop()
+		}
+	}()
 	for {
 		if r.stopped() || !r.waitDemand(tick) {
 			return
@@ -212,7 +219,9 @@ func (r *refresher) run() {
 		if !r.sleepUntil(r.notBefore) || r.stopped() {
 			return
 		}
-		r.attempt()
+		if err := r.attempt(); err == nil {
+			r.plan()
+		}
 		if tick != nil {
 			tick.Stop()
 			tick.Reset(r.jittered())
@@ -230,17 +239,44 @@ func (r *refresher) waitDemand(tick clock.Timer) bool {
 	if r.retry {
 		return true
 	}
-	var tc <-chan time.Time
+	var tc, dc <-chan time.Time
 	if tick != nil {
 		tc = tick.C()
+	}
+	if r.due != nil {
+		dc = r.due.C()
 	}
 	select {
 	case <-r.stop:
 		return false
 	case <-r.kickc:
 	case <-tc:
+	case <-dc:
 	}
 	return true
+}
+
+// MinScheduledGap is the shortest wait before a refresh that a [Scheduler]
+// asks for: a time sooner than that, or past, is taken as now plus
+// MinScheduledGap, so a Scheduler that is wrong about time cannot make the
+// connector call the store in a loop.
+const MinScheduledGap = time.Second
+
+// plan sets the timer of the refresh the Scheduler asks for, if any, after
+// a successful attempt. Any earlier plan is replaced.
+func (r *refresher) plan() {
+	if r.sched == nil {
+		return
+	}
+	if r.due != nil {
+		r.due.Stop()
+		r.due = nil
+	}
+	at := r.sched.NextRefresh()
+	if at.IsZero() {
+		return
+	}
+	r.due = r.clock.NewTimer(max(at.Sub(r.clock.Now()), MinScheduledGap))
 }
 
 func (r *refresher) sleepUntil(t time.Time) bool {
@@ -258,8 +294,9 @@ func (r *refresher) sleepUntil(t time.Time) bool {
 	}
 }
 
-// attempt runs fn once and publishes the outcome to everyone waiting.
-func (r *refresher) attempt() {
+// attempt runs fn once, publishes the outcome to everyone waiting and
+// returns its error.
+func (r *refresher) attempt() error {
 	select {
 	case <-r.kickc: // this attempt serves the pending demand
 	default:
@@ -293,6 +330,7 @@ func (r *refresher) attempt() {
 	}
 	r.mu.Unlock()
 	close(rd.done)
+	return err
 }
 
 // call runs fn with a timeout, recovering a panic. A call that ignores its

@@ -16,9 +16,10 @@ type Source interface {
 // change next, such as a Vault static role (its ttl), a dynamic lease (its
 // renewal point) or an IAM token (its expiry). After each successful
 // refresh the connector asks NextRefresh and, if it returns a non-zero
-// time, refreshes at that time as well as on its other triggers. A time
-// already past refreshes after the backoff's first delay, not at once, so a
-// Scheduler that is wrong about time cannot make the connector spin.
+// time, refreshes at that time as well as on its other triggers; each
+// answer replaces the previous one. A time sooner than [MinScheduledGap]
+// from now, or past, is taken as that gap from now. NextRefresh is called
+// from the refresher's goroutine only.
 type Scheduler interface {
 	NextRefresh() time.Time
 }
