@@ -51,7 +51,7 @@ func (s *fakeServer) tries(user string) int {
 	return s.attempts[user]
 }
 
-func (s *fakeServer) connect(ctx context.Context, p Pair) (driver.Conn, error) {
+func (s *fakeServer) Connect(ctx context.Context, p Pair) (driver.Conn, error) {
 	s.mu.Lock()
 	gate := s.gate
 	s.mu.Unlock()
@@ -79,7 +79,7 @@ func (s *fakeServer) connect(ctx context.Context, p Pair) (driver.Conn, error) {
 	return &fakeConn{srv: s, user: p.Username}, nil
 }
 
-func (s *fakeServer) rejection(err error) (string, bool) {
+func (s *fakeServer) Rejection(err error) (string, bool) {
 	var r *fakeReject
 	if errors.As(err, &r) {
 		return r.code, true

@@ -108,14 +108,16 @@ func NewConnector(dsn string, opts ...Option) (*Connector, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.backend == nil {
-		b, err := newPQBackend(dsn)
-		if err != nil {
-			return nil, err
-		}
-		cfg.backend = b
+	b, err := cfg.newBackend(dsn)
+	switch {
+	case err != nil && !errors.Is(err, ErrInvalidConfig):
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	case err != nil:
+		return nil, err
+	case b == nil:
+		return nil, fmt.Errorf("%w: WithBackend: the function returned no backend", ErrInvalidConfig)
 	}
-	c := newConnector(cfg)
+	c := newConnector(cfg, b)
 	c.opts = append([]Option(nil), opts...)
 	return c, nil
 }

@@ -56,7 +56,7 @@ type config struct {
 	alert          func(Event)
 	newBackoff     func() backoff.BackOff
 	clock          clock.Clock
-	backend        backend
+	newBackend     func(dsn string) (Backend, error)
 	errs           []error
 }
 
@@ -69,6 +69,7 @@ func defaultConfig() *config {
 		logger:         zap.NewNop(),
 		newBackoff:     defaultBackoff,
 		clock:          clock.Real{},
+		newBackend:     NewPQBackend,
 	}
 }
 
@@ -263,7 +264,26 @@ func withRejectionHold(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.rejectionHold = d })
 }
 
-// withBackend replaces the lib/pq backend; tests use a fake one.
-func withBackend(b backend) Option {
-	return optionFunc(func(c *config) { c.backend = b })
+// withBackend replaces the backend with b, whatever the DSN; tests use a
+// fake one.
+func withBackend(b Backend) Option {
+	return WithBackend(func(string) (Backend, error) { return b, nil })
+}
+
+// WithBackend makes the connector open connections through the [Backend]
+// that newBackend builds from the DSN given to [Open], [NewConnector] or
+// [sql.Open] with [NewDriver]; newBackend is called once per connector. The
+// default is [NewPQBackend]. For pgx:
+//
+//	db, err := gopqr.Open(dsn, gopqr.WithBackend(pgxv5.New), ...)
+//
+// An error from newBackend is returned by Open as an [ErrInvalidConfig].
+func WithBackend(newBackend func(dsn string) (Backend, error)) Option {
+	return optionFunc(func(c *config) {
+		if newBackend == nil {
+			c.invalid("WithBackend: function is nil")
+			return
+		}
+		c.newBackend = newBackend
+	})
 }

@@ -18,18 +18,19 @@ import (
 // dropped or whose lifetime is over. It is safe for concurrent use. Build
 // one with [NewConnector] and hand it to [sql.OpenDB], or use [Open].
 type Connector struct {
-	opts   []Option // as given, for Driver
-	cfg    *config
-	ev     *events
-	slots  chan struct{} // one per handshake under way; nil: no bound
-	ref    *refresher    // nil without WithRefresher
-	state  atomic.Pointer[loginSet]
-	setMu  sync.Mutex // serialises publish, so generations stay in order
-	turn   atomic.Uint64
-	stats  counters
-	window window
-	closed atomic.Bool
-	once   sync.Once
+	opts    []Option // as given, for Driver
+	cfg     *config
+	backend Backend
+	ev      *events
+	slots   chan struct{} // one per handshake under way; nil: no bound
+	ref     *refresher    // nil without WithRefresher
+	state   atomic.Pointer[loginSet]
+	setMu   sync.Mutex // serialises publish, so generations stay in order
+	turn    atomic.Uint64
+	stats   counters
+	window  window
+	closed  atomic.Bool
+	once    sync.Once
 
 	// verifying is set while a background connect tries a new list that
 	// arrived during an episode; bg stops it on Close.
@@ -45,8 +46,8 @@ var (
 	_ io.Closer        = (*Connector)(nil)
 )
 
-func newConnector(cfg *config) *Connector {
-	c := &Connector{cfg: cfg}
+func newConnector(cfg *config, b Backend) *Connector {
+	c := &Connector{cfg: cfg, backend: b}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.ev = &events{log: cfg.logger, alert: cfg.alert, secrets: c.secrets}
 	if cfg.maxConnecting > 0 {
@@ -230,7 +231,7 @@ func (c *Connector) tryLogin(
 	case err == nil:
 		return nil, nil, nil
 	}
-	code, ok := c.cfg.backend.rejection(err)
+	code, ok := c.backend.Rejection(err)
 	if !ok {
 		c.stats.connectErrors.Add(1)
 		return nil, nil, err
@@ -294,7 +295,7 @@ func (c *Connector) attempt(ctx context.Context, l *login) (driver.Conn, int64, 
 }
 
 func (c *Connector) open(ctx context.Context, l *login) (driver.Conn, error) {
-	cn, err := c.cfg.backend.connect(ctx, l.Pair)
+	cn, err := c.backend.Connect(ctx, l.Pair)
 	if err != nil {
 		return nil, err
 	}

@@ -12,24 +12,23 @@ import (
 	"time"
 
 	"github.com/lib/pq"
-	"github.com/lib/pq/pqerror"
 )
-
-// backend opens one connection with one login and tells credential
-// rejections from other failures. lib/pq is the default.
-type backend interface {
-	connect(ctx context.Context, p Pair) (driver.Conn, error)
-	// rejection reports whether err is the server refusing the login, and
-	// its SQLSTATE.
-	rejection(err error) (code string, ok bool)
-}
 
 // pqBackend connects through lib/pq with a DSN parsed once.
 type pqBackend struct {
 	cfg pq.Config
 }
 
-func newPQBackend(dsn string) (*pqBackend, error) {
+// NewPQBackend is the default [Backend]: lib/pq, with dsn (URL or
+// key=value, without a password) parsed once by [pq.NewConfig]. Each
+// connection clones the parsed configuration and sets the login's user and
+// password on it, so no DSN is ever built with a password. The whole
+// start-up, not only the TCP dial, ends when the context does, and one
+// whose context has no deadline, with no connect_timeout in dsn, is bounded
+// by [DefaultHandshakeTimeout]. A DSN with a password, sslmode=allow or
+// target_session_attrs=prefer-standby is refused (see [ErrInvalidConfig]).
+// Rejections are *[pq.Error] with SQLSTATE 28P01 or 28000.
+func NewPQBackend(dsn string) (Backend, error) {
 	cfg, err := pq.NewConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot parse DSN: %s", ErrInvalidConfig, dsnErrorText(dsn, err))
@@ -77,7 +76,7 @@ func dsnErrorText(dsn string, err error) string {
 // would otherwise hold that connect, and the pool's opener, for ever.
 const DefaultHandshakeTimeout = 10 * time.Second
 
-func (b *pqBackend) connect(ctx context.Context, p Pair) (driver.Conn, error) {
+func (b *pqBackend) Connect(ctx context.Context, p Pair) (driver.Conn, error) {
 	if _, ok := ctx.Deadline(); !ok && b.cfg.ConnectTimeout == 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultHandshakeTimeout)
@@ -95,16 +94,12 @@ func (b *pqBackend) connect(ctx context.Context, p Pair) (driver.Conn, error) {
 	return d.finish(cn, err)
 }
 
-func (*pqBackend) rejection(err error) (string, bool) {
+func (*pqBackend) Rejection(err error) (string, bool) {
 	var pe *pq.Error
-	if !errors.As(err, &pe) {
+	if !errors.As(err, &pe) || !IsRejectionCode(string(pe.Code)) {
 		return "", false
 	}
-	switch pe.Code {
-	case pqerror.InvalidPassword, pqerror.InvalidAuthorizationSpecification:
-		return string(pe.Code), true
-	}
-	return "", false
+	return string(pe.Code), true
 }
 
 // boundDialer makes lib/pq's whole connection start-up, not only the TCP
