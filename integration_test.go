@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -22,6 +24,7 @@ import (
 	"github.com/gopqr/gopqr"
 	"github.com/gopqr/gopqr/internal/loadtest"
 	"github.com/gopqr/gopqr/internal/pgtest"
+	"github.com/gopqr/gopqr/pgxv5"
 )
 
 // TestMain starts the package's PostgreSQL cluster, except in the worker
@@ -32,6 +35,35 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	pgtest.Main(m)
+}
+
+// testBackend selects the driver that the integration, fault and window
+// tests run on, from $GOPQR_TEST_BACKEND: "pq" (or unset) for lib/pq, "pgx"
+// for pgx v5. scripts/test.sh runs them on both.
+func testBackend(t testing.TB) gopqr.Option {
+	switch b := os.Getenv("GOPQR_TEST_BACKEND"); b {
+	case "", "pq":
+		return gopqr.WithBackend(gopqr.NewPQBackend)
+	case "pgx":
+		return gopqr.WithBackend(pgxv5.New)
+	default:
+		t.Fatalf("GOPQR_TEST_BACKEND=%q: want pq or pgx", b)
+		return nil
+	}
+}
+
+// serverCode returns the SQLSTATE of the server's error in err's chain,
+// whichever driver reported it, or "".
+func serverCode(err error) string {
+	var pqErr *pq.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pqErr):
+		return string(pqErr.Code)
+	case errors.As(err, &pgErr):
+		return pgErr.Code
+	}
+	return ""
 }
 
 // seq numbers the roles and drivers that tests register.
@@ -94,7 +126,7 @@ func newEnv(t *testing.T, dsn string, opts ...gopqr.Option) *env {
 	if dsn == "" {
 		dsn = c.DSN()
 	}
-	opts = append([]gopqr.Option{gopqr.WithLogger(zap.New(core))}, opts...)
+	opts = append([]gopqr.Option{gopqr.WithLogger(zap.New(core)), testBackend(t)}, opts...)
 	conn, err := gopqr.NewConnector(dsn, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -273,8 +305,7 @@ func TestIntegrationEveryLoginInvalid(t *testing.T) {
 	if !errors.As(err, &rej) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error = %v, want a RejectedError ended by the deadline", err)
 	}
-	var pqErr *pq.Error
-	if !errors.As(err, &pqErr) || pqErr.Code != "28P01" {
+	if serverCode(err) != gopqr.CodeInvalidPassword {
 		t.Errorf("server error not in the chain: %v", err)
 	}
 	for _, secret := range []string{wrong.Password, ghost.Password} {
@@ -376,8 +407,8 @@ func TestIntegrationSessionRoleAndDriverRegistration(t *testing.T) {
 		}
 	}
 	name := "gopqr_it_" + fmt.Sprint(seq.Add(1))
-	sql.Register(name, gopqr.NewDriver(gopqr.WithPairs(a, b), gopqr.WithSessionRole(owner),
-		gopqr.WithAlternation()))
+	sql.Register(name, gopqr.NewDriver(testBackend(t), gopqr.WithPairs(a, b),
+		gopqr.WithSessionRole(owner), gopqr.WithAlternation()))
 	db, err := sql.Open(name, c.DSN())
 	if err != nil {
 		t.Fatal(err)
@@ -429,6 +460,12 @@ func TestIntegrationDriverInterfacesPassThrough(t *testing.T) {
 		r, ok := dc.(interface{ Raw() driver.Conn })
 		if !ok || r.Raw() == nil {
 			return errors.New("no Raw method")
+		}
+		// The backend in use is the one asked for.
+		_, isPgx := r.Raw().(*stdlib.Conn)
+		if want := os.Getenv("GOPQR_TEST_BACKEND") == "pgx"; isPgx != want {
+			return fmt.Errorf("driver connection is %T with GOPQR_TEST_BACKEND=%q",
+				r.Raw(), os.Getenv("GOPQR_TEST_BACKEND"))
 		}
 		return nil
 	})

@@ -14,6 +14,11 @@ echo "+ GOPQR_REQUIRE_PG=1 go test -race -count=1 -p 1 ./..."
 # compete for two cores with the other packages.
 GOPQR_REQUIRE_PG=1 go test -race -count=1 -p 1 ./...
 
+# The same rotation, fault and window suites of the root package on pgx v5
+# (the run above uses lib/pq).
+echo "+ GOPQR_TEST_BACKEND=pgx go test -race -count=1 -run '^Test(Integration|Fault)' ."
+GOPQR_TEST_BACKEND=pgx GOPQR_REQUIRE_PG=1 go test -race -count=1 -run '^Test(Integration|Fault)' .
+
 # Short fuzz runs of the DSN and Pair targets; longer ones are for humans.
 for target in FuzzOpenDSN FuzzPairFormatting; do
     echo "+ go test -run='^\$' -fuzz=$target -fuzztime=10s ."
