@@ -26,7 +26,7 @@ func TestNewRefusesPasswordsWithoutEchoingThem(t *testing.T) {
 		"host=127.0.0.1 dbname=app password=" + secret,
 		"postgres://app:" + secret + "@127.0.0.1/app",
 		"postgres://app:" + secret + "@127.0.0.1:99999x/app", // unparsable
-		"host=127.0.0.1 password='" + secret, // unterminated quote
+		"host=127.0.0.1 password='" + secret,                 // unterminated quote
 	} {
 		_, err := gopqr.Open(dsn, gopqr.WithBackend(pgxv5.New),
 			gopqr.WithPairs(gopqr.Pair{Username: "app", Password: "x"}))
@@ -129,7 +129,6 @@ func TestRejectionIsClassifiedByCode(t *testing.T) {
 		}
 	}
 }
-
 
 func TestConnectEndsWithItsContextOnASilentServer(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
