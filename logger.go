@@ -1,6 +1,8 @@
 package gopqr
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -80,6 +82,7 @@ type Event struct {
 // events turns state changes into log entries and alert calls.
 type events struct {
 	log     *zap.Logger
+	slog    *slog.Logger // or nil
 	alert   func(Event)
 	secrets func() []string
 }
@@ -97,7 +100,8 @@ func (e *events) emit(ev Event) {
 func (e *events) callAlert(ev Event) {
 	defer func() {
 		if r := recover(); r != nil {
-			e.log.Error("gopqr: alert callback panicked", zap.String("event", ev.Kind.String()))
+			e.entry(zapcore.ErrorLevel, "gopqr: alert callback panicked",
+				[]slog.Attr{slog.String("event", ev.Kind.String())})
 		}
 	}()
 	e.alert(ev)
@@ -113,37 +117,61 @@ func (e *events) write(ev Event) {
 	case EventEvicted:
 		lvl = zapcore.DebugLevel
 	}
-	ce := e.log.Check(lvl, "gopqr: "+ev.Kind.String())
-	if ce == nil {
-		return
-	}
-	ce.Write(ev.fields()...)
+	e.entry(lvl, "gopqr: "+ev.Kind.String(), ev.attrs())
 }
 
-func (ev Event) fields() []zap.Field {
-	f := make([]zap.Field, 0, 6)
+// entry writes one log entry to the zap logger and the slog logger, if
+// either is enabled at lvl.
+func (e *events) entry(lvl zapcore.Level, msg string, attrs []slog.Attr) {
+	if ce := e.log.Check(lvl, msg); ce != nil {
+		f := make([]zap.Field, len(attrs))
+		for i, a := range attrs {
+			f[i] = zap.Any(a.Key, a.Value.Any())
+		}
+		ce.Write(f...)
+	}
+	if e.slog == nil {
+		return
+	}
+	sl := slogLevels[lvl]
+	if ctx := context.Background(); e.slog.Enabled(ctx, sl) {
+		e.slog.LogAttrs(ctx, sl, msg, attrs...)
+	}
+}
+
+// slogLevels maps the zap levels that events use to slog's.
+var slogLevels = map[zapcore.Level]slog.Level{
+	zapcore.DebugLevel: slog.LevelDebug,
+	zapcore.InfoLevel:  slog.LevelInfo,
+	zapcore.WarnLevel:  slog.LevelWarn,
+	zapcore.ErrorLevel: slog.LevelError,
+}
+
+// attrs returns the event's fields that apply, for both loggers.
+func (ev Event) attrs() []slog.Attr {
+	a := make([]slog.Attr, 0, 7)
 	if ev.Username != "" {
-		f = append(f, zap.String("username", ev.Username))
+		a = append(a, slog.String("username", ev.Username))
 	}
 	if ev.Code != "" {
-		f = append(f, zap.String("sqlstate", ev.Code))
+		a = append(a, slog.String("sqlstate", ev.Code))
 	}
 	if ev.Generation != 0 {
-		f = append(f, zap.Uint64("generation", ev.Generation))
+		a = append(a, slog.Uint64("generation", ev.Generation))
 	}
 	if ev.Logins != 0 {
-		f = append(f, zap.Int("logins", ev.Logins))
+		a = append(a, slog.Int("logins", ev.Logins))
 	}
 	if ev.Delay != 0 {
-		f = append(f, zap.Duration("next_try", ev.Delay))
+		a = append(a, slog.Duration("next_try", ev.Delay))
 	}
 	if ev.Duration != 0 {
-		f = append(f, zap.Duration("duration", ev.Duration))
+		a = append(a, slog.Duration("duration", ev.Duration))
 	}
 	if ev.Err != nil {
-		f = append(f, zap.String("error", ev.Err.Error()))
+		a = append(a, slog.String("error", ev.Err.Error()))
 	}
-	return f
+	return a
 }
 
 // redactedError keeps the chain of err for errors.Is and errors.As but
@@ -173,7 +201,6 @@ func redact(s string, secrets []string) string {
 // emitEviction reports an evicted connection at debug level only: it is
 // frequent under a short lifetime, and alerts do not need it.
 func (e *events) emitEviction(username, reason string) {
-	if ce := e.log.Check(zapcore.DebugLevel, "gopqr: "+EventEvicted.String()); ce != nil {
-		ce.Write(zap.String("username", username), zap.String("reason", reason))
-	}
+	e.entry(zapcore.DebugLevel, "gopqr: "+EventEvicted.String(),
+		[]slog.Attr{slog.String("username", username), slog.String("reason", reason)})
 }

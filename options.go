@@ -3,6 +3,7 @@ package gopqr
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -53,6 +54,7 @@ type config struct {
 	alternation    bool
 	sessionRole    string
 	logger         *zap.Logger
+	slog           *slog.Logger
 	alert          func(Event)
 	newBackoff     func() backoff.BackOff
 	clock          clock.Clock
@@ -159,6 +161,15 @@ func WithLogger(l *zap.Logger) Option {
 		}
 		c.logger = l
 	})
+}
+
+// WithSlog sets a [log/slog] logger for the same state changes as
+// [WithLogger], at the same levels (debug for evictions, info, warn for a
+// rejection, fallback or failed refresh, error when every login is
+// rejected) and with the same attributes. Both may be set; each gets every
+// entry. A nil logger, like the default, logs nothing through slog.
+func WithSlog(l *slog.Logger) Option {
+	return optionFunc(func(c *config) { c.slog = l })
 }
 
 // WithAlert sets a callback for the events worth an alert: fallback to a

@@ -49,7 +49,7 @@ var (
 func newConnector(cfg *config, b Backend) *Connector {
 	c := &Connector{cfg: cfg, backend: b}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
-	c.ev = &events{log: cfg.logger, alert: cfg.alert, secrets: c.secrets}
+	c.ev = &events{log: cfg.logger, slog: cfg.slog, alert: cfg.alert, secrets: c.secrets}
 	if cfg.maxConnecting > 0 {
 		c.slots = make(chan struct{}, cfg.maxConnecting)
 	}
