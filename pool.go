@@ -259,7 +259,7 @@ func (c *Connector) order(set *loginSet) []*login {
 		}
 	}
 	if c.cfg.alternation && len(out) > 1 {
-		k := int(c.turn.Add(1) % uint64(len(out)))
+		k := int((c.turn.Add(1) - 1) % uint64(len(out)))
 		out = append(out[k:], out[:k]...)
 	}
 	return out

@@ -1,0 +1,189 @@
+package gopqr_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/zap"
+
+	"github.com/gopqr/gopqr"
+)
+
+var (
+	odd1  = gopqr.Pair{Username: "app_odd", Password: "odd-secret-1"}
+	odd2  = gopqr.Pair{Username: "app_odd", Password: "odd-secret-2"}
+	even1 = gopqr.Pair{Username: "app_even", Password: "even-secret-1"}
+)
+
+// memBackend is the WithBackend option for a memServer.
+func memBackend(s *memServer) gopqr.Option {
+	return gopqr.WithBackend(func(string) (gopqr.Backend, error) { return s, nil })
+}
+
+// Alternating users: the login in use was rotated; the next connection
+// falls back to the other one at once.
+func ExampleWithPairs() {
+	srv := newMemServer(odd2, even1) // app_odd has a new password
+	c, _ := gopqr.NewConnector("", memBackend(srv), gopqr.WithPairs(odd1, even1))
+	defer c.Close()
+	cn, err := c.Connect(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cn.Close()
+	fmt.Println(srv.history())
+	fmt.Println("fallbacks:", c.Stats().Fallbacks)
+	// Output:
+	// rejected app_odd, connected app_even
+	// fallbacks: 1
+}
+
+// Single user: when the only login is rejected, the connector asks the
+// store for the new password and connects with it.
+func ExampleWithRefresher() {
+	srv := newMemServer(odd2)
+	store := func(context.Context) ([]gopqr.Pair, error) { return []gopqr.Pair{odd2}, nil }
+	db, _ := gopqr.Open("", memBackend(srv), gopqr.WithPairs(odd1), gopqr.WithRefresher(store))
+	defer db.Close()
+	fmt.Println(db.Ping())
+	fmt.Println(srv.history())
+	// Output:
+	// <nil>
+	// rejected app_odd, connected app_odd
+}
+
+// Logs are for state changes only, and never hold a password.
+func ExampleWithLogger() {
+	srv := newMemServer(odd2, even1)
+	db, _ := gopqr.Open("", memBackend(srv), gopqr.WithPairs(odd1, even1),
+		gopqr.WithLogger(zap.NewExample()))
+	defer db.Close()
+	_ = db.Ping()
+	// Output:
+	// {"level":"warn","msg":"gopqr: login rejected","username":"app_odd","sqlstate":"28P01","error":"password authentication failed for user app_odd (SQLSTATE 28P01)"}
+	// {"level":"warn","msg":"gopqr: fallback","username":"app_even"}
+}
+
+// The same entries through log/slog.
+func ExampleWithSlog() {
+	noTime := func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: noTime}))
+	srv := newMemServer(odd2, even1)
+	db, _ := gopqr.Open("", memBackend(srv), gopqr.WithPairs(odd1, even1), gopqr.WithSlog(logger))
+	defer db.Close()
+	_ = db.Ping()
+	// Output:
+	// level=WARN msg="gopqr: login rejected" username=app_odd sqlstate=28P01 error="password authentication failed for user app_odd (SQLSTATE 28P01)"
+	// level=WARN msg="gopqr: fallback" username=app_even
+}
+
+// The original odd/even driver's behaviour: new connections take the
+// logins in turn.
+func ExampleWithAlternation() {
+	srv := newMemServer(odd1, even1)
+	c, _ := gopqr.NewConnector("", memBackend(srv), gopqr.WithPairs(odd1, even1),
+		gopqr.WithAlternation())
+	defer c.Close()
+	for range 3 {
+		if cn, err := c.Connect(context.Background()); err == nil {
+			_ = cn.Close()
+		}
+	}
+	fmt.Println(srv.history())
+	// Output: connected app_odd, connected app_even, connected app_odd
+}
+
+// Objects created through either login belong to one role.
+func ExampleWithSessionRole() {
+	srv := newMemServer(odd1, even1)
+	db, _ := gopqr.Open("", memBackend(srv), gopqr.WithPairs(odd1, even1),
+		gopqr.WithSessionRole("app_owner"))
+	defer db.Close()
+	_ = db.Ping()
+	fmt.Println(srv.history())
+	// Output: connected app_odd, app_odd: SET ROLE "app_owner"
+}
+
+// With a zero budget a rejected login gets one refresh and one retry; the
+// error then says what the server answered, without any password.
+func ExampleWithRetryBudget() {
+	srv := newMemServer(odd2)
+	stale := func(context.Context) ([]gopqr.Pair, error) { return []gopqr.Pair{odd1}, nil }
+	db, _ := gopqr.Open("", memBackend(srv), gopqr.WithPairs(odd1), gopqr.WithRefresher(stale),
+		gopqr.WithRetryBudget(0))
+	defer db.Close()
+	err := db.Ping()
+	var rej *gopqr.RejectedError
+	var ae *authError
+	fmt.Println(errors.As(err, &rej), errors.Is(err, gopqr.ErrAllRejected), errors.As(err, &ae))
+	// Output: true true true
+}
+
+// Options check their values at Open; every bad one is reported at once.
+func ExampleWithMaxLifetime() {
+	_, err := gopqr.Open("host=127.0.0.1", gopqr.WithPairs(odd1),
+		gopqr.WithMaxLifetime(-time.Minute),
+		gopqr.WithRefreshInterval(-time.Hour),
+		gopqr.WithRefreshTimeout(0),
+		gopqr.WithMaxConcurrentConnects(-1),
+	)
+	fmt.Println(errors.Is(err, gopqr.ErrInvalidConfig))
+	fmt.Println(err)
+	// Output:
+	// true
+	// gopqr: invalid configuration: WithMaxLifetime: -1m0s is negative
+	// WithRefreshInterval: -1h0m0s is negative
+	// WithRefreshTimeout: 0s is not positive
+	// WithMaxConcurrentConnects: -1 is negative
+}
+
+// Refresh every few minutes, whether or not a login is rejected, with a
+// slower retry policy for a store that throttles.
+func ExampleWithRefreshInterval() {
+	store := func(context.Context) ([]gopqr.Pair, error) { return []gopqr.Pair{odd1, even1}, nil }
+	c, err := gopqr.NewConnector("host=127.0.0.1",
+		gopqr.WithRefresher(store),
+		gopqr.WithRefreshInterval(5*time.Minute),
+		gopqr.WithRefreshTimeout(3*time.Second),
+		gopqr.WithBackoff(func() backoff.BackOff {
+			b := backoff.NewExponentialBackOff()
+			b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = time.Second, time.Minute, 0
+			return b
+		}),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	_ = c.Refresh(context.Background())
+	fmt.Println(c.Stats().CurrentLogins)
+	// Output: [app_odd app_even]
+}
+
+// fileStore is a Source: anything with a Refresh method of the refresher's
+// signature. The awssm, vault, filesecret and rdsiam subpackages hold ready
+// ones; those that know when their secret changes are also Schedulers.
+type fileStore struct{ pairs []gopqr.Pair }
+
+func (f *fileStore) Refresh(context.Context) ([]gopqr.Pair, error) { return f.pairs, nil }
+
+func ExampleWithSource() {
+	srv := newMemServer(odd2)
+	src := &fileStore{pairs: []gopqr.Pair{odd2}}
+	db, _ := gopqr.Open("", memBackend(srv), gopqr.WithSource(src))
+	defer db.Close()
+	fmt.Println(db.Ping(), srv.history())
+	// Output: <nil> connected app_odd
+}
