@@ -60,10 +60,23 @@
 // own lifetime to [WithMaxLifetime] plus [WithRetryBudget] as a backstop;
 // every other pool setting is yours.
 //
+// # Drivers, secret stores, metrics
+//
+// The connector reaches PostgreSQL through a [Backend]: lib/pq by default,
+// pgx v5 with [WithBackend](pgxv5.New). Logins come from [WithPairs], a
+// [WithRefresher] function or a [Source] given to [WithSource]; the
+// subpackages awssm (AWS Secrets Manager, AWSPENDING included), vault (KV,
+// static and dynamic database roles), filesecret (mounted files, watched)
+// and rdsiam (RDS IAM tokens) hold ready sources. A source that knows when
+// its secret changes ([Scheduler]) is refreshed at that time, and one whose
+// logins end ([Expirer]) has its connections retired before they do. The
+// subpackages prommetrics and otelmetrics export [Connector.Stats]. The
+// root package imports none of their dependencies.
+//
 // # Observability
 //
-// State changes, and only those, are logged through [WithLogger], sent to
-// [WithAlert] and counted in [Connector.Stats]. Passwords never appear in
+// State changes, and only those, are logged through [WithLogger] (zap) or
+// [WithSlog], sent to [WithAlert] and counted in [Connector.Stats]. Passwords never appear in
 // logs, errors or the printed forms of [Pair].
 //
 // # Known limitations
