@@ -45,6 +45,7 @@ type config struct {
 	refresh        func(context.Context) ([]Pair, error)
 	scheduler      Scheduler // from WithSource, or nil
 	expirer        Expirer   // from WithSource, or nil
+	keepSessions   bool      // from WithSource
 	refreshTimeout time.Duration
 	interval       time.Duration
 	maxLifetime    time.Duration
@@ -118,7 +119,7 @@ func WithPairs(pairs ...Pair) Option {
 // refused and the previous logins are kept. A panic in fn is recovered and
 // counted as a failed refresh.
 func WithRefresher(fn func(ctx context.Context) ([]Pair, error)) Option {
-	return optionFunc(func(c *config) { c.refresh, c.scheduler, c.expirer = fn, nil, nil })
+	return optionFunc(func(c *config) { c.refresh, c.scheduler, c.expirer, c.keepSessions = fn, nil, nil, false })
 }
 
 // WithRefreshTimeout bounds each call of the refresher function. The

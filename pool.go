@@ -427,8 +427,14 @@ func (c *Connector) publish(pairs []Pair, announce bool) bool {
 }
 
 func (c *Connector) retire(old []*login, kept map[string]bool, gen uint64) {
+	users := map[string]bool{}
+	if c.cfg.keepSessions {
+		for _, l := range c.state.Load().logins {
+			users[l.Username] = true
+		}
+	}
 	for _, l := range old {
-		if kept[l.key()] {
+		if kept[l.key()] || users[l.Username] {
 			continue
 		}
 		l.retired.Store(true)

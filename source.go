@@ -35,10 +35,23 @@ type Expirer interface {
 	Expiry(login Pair) time.Time
 }
 
+// SessionKeeper is implemented by a [Source] whose passwords are tokens that
+// replace one another rather than secrets that get revoked, such as RDS IAM
+// tokens: a new password for the same username does not make the sessions
+// opened with the previous one worth closing. If KeepSessions returns true,
+// a refresh that changes only the password of a username does not retire
+// the connections opened with the old one; they live out their lifetime
+// ([WithMaxLifetime], [Expirer]). A username that leaves the list is
+// retired as usual.
+type SessionKeeper interface {
+	KeepSessions() bool
+}
+
 // WithSource takes the logins from s: it is [WithRefresher](s.Refresh),
 // plus refreshes at the times s gives if it is a [Scheduler], plus a
-// lifetime bound for each connection if it is an [Expirer]. A nil s is an
-// error at Open.
+// lifetime bound for each connection if it is an [Expirer], plus sessions
+// kept across password changes if it is a [SessionKeeper] that says so. A
+// nil s is an error at Open.
 func WithSource(s Source) Option {
 	return optionFunc(func(c *config) {
 		if s == nil {
@@ -48,5 +61,7 @@ func WithSource(s Source) Option {
 		c.refresh = s.Refresh
 		c.scheduler, _ = s.(Scheduler)
 		c.expirer, _ = s.(Expirer)
+		k, ok := s.(SessionKeeper)
+		c.keepSessions = ok && k.KeepSessions()
 	})
 }

@@ -143,3 +143,45 @@ func TestWithSourceValidation(t *testing.T) {
 		t.Error("WithRefresher after WithSource kept the source's schedule or expiry")
 	}
 }
+
+// tokenSource is a SessionKeeper.
+type tokenSource struct{ schedSource }
+
+func (*tokenSource) KeepSessions() bool { return true }
+
+func TestSessionKeeperKeepsConnectionsAcrossPasswordChanges(t *testing.T) {
+	srv := newFakeServer(alice1, bob1)
+	src := &tokenSource{schedSource{store: &fakeStore{}}}
+	h := newHarness(t, srv, false, WithPairs(alice1, bob1), WithSource(src))
+	h.store = src.store
+	var conns []*conn
+	for _, p := range []Pair{alice1, bob1} {
+		srv.set(p.Username, p.Password)
+		cn, err := h.c.Connect(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, cn.(*conn))
+	}
+	h.store.publish(alice2, bob1) // a new token for alice
+	if err := h.c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range conns {
+		if !w.IsValid() {
+			t.Errorf("%s: connection retired by a new token", w.login.Username)
+		}
+	}
+	h.store.publish(alice2) // bob leaves the list
+	if err := h.c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range conns {
+		if w.login.Username == "bob" && w.IsValid() {
+			t.Error("a connection of a username that left the list was kept")
+		}
+	}
+	if n := h.count(EventLoginRetired); n != 1 {
+		t.Errorf("%d login-retired events, want 1 (bob)", n)
+	}
+}
