@@ -271,8 +271,6 @@ func (c *Connector) resting(l *login) bool {
 	return at != 0 && c.cfg.clock.Now().UnixNano()-at < int64(c.cfg.rejectionHold)
 }
 
-// open connects with one login and wraps the connection so the pool can
-// retire it later.
 // attempt waits for a handshake slot, checks that l has not been rejected
 // meanwhile, and opens a connection with it. It returns neither a connection
 // nor an error if l was rejected while it waited, and the time the
@@ -294,6 +292,8 @@ func (c *Connector) attempt(ctx context.Context, l *login) (driver.Conn, int64, 
 	return cn, began, err
 }
 
+// open connects with one login and wraps the connection so the pool can
+// retire it later.
 func (c *Connector) open(ctx context.Context, l *login) (driver.Conn, error) {
 	cn, err := c.backend.Connect(ctx, l.Pair)
 	if err != nil {

@@ -7,18 +7,18 @@ import (
 
 // Stats counts what a [Connector] has done since it was built.
 type Stats struct {
-	Connects      uint64 // connections opened
-	ConnectErrors uint64 // connects that failed for a reason other than a rejection
-	Rejections    uint64 // logins the server rejected
-	Fallbacks     uint64 // connections opened with a later login after a rejection
-	AllRejected   uint64 // episodes in which every login was rejected
-	Refreshes     uint64 // refresher calls that succeeded
-	RefreshErrors uint64 // refresher calls that failed, timed out or panicked
-	Evictions     uint64 // connections the pool discarded for a retired login or age
-	Generation    uint64 // the current login list's generation, 1 for the first
-	Logins        int    // how many logins the current list has
-	WaitingSince  time.Time
-	CurrentLogins []string // usernames of the current list, in order
+	Connects      uint64    // connections opened
+	ConnectErrors uint64    // connects that failed for a reason other than a rejection
+	Rejections    uint64    // logins the server rejected
+	Fallbacks     uint64    // connections opened with a later login after a rejection
+	AllRejected   uint64    // episodes in which every login was rejected
+	Refreshes     uint64    // refresher calls that succeeded, whether or not the list changed
+	RefreshErrors uint64    // refresher calls that failed, timed out or panicked
+	Evictions     uint64    // connections the pool discarded for a retired login or age
+	Generation    uint64    // the current login list's generation, 1 for the first
+	Logins        int       // how many logins the current list has
+	WaitingSince  time.Time // when every login was last rejected, while no login works; else zero
+	CurrentLogins []string  // usernames of the current list, in order
 }
 
 // counters are the live values behind Stats.
@@ -27,8 +27,8 @@ type counters struct {
 	windows, refreshes, refreshErrors, evictions   atomic.Uint64
 }
 
-// Stats returns a snapshot of the connector's counters. WaitingSince is set
-// while every login is rejected.
+// Stats returns the connector's counters. Each is read atomically, but not
+// all at one instant: under load, two counters may be a few events apart.
 func (c *Connector) Stats() Stats {
 	set := c.state.Load()
 	s := Stats{
