@@ -117,7 +117,9 @@ func WithPairs(pairs ...Pair) Option {
 // with backoff after a failure. Each call gets a context bounded by
 // [WithRefreshTimeout]. A result that is empty or has an empty username is
 // refused and the previous logins are kept. A panic in fn is recovered and
-// counted as a failed refresh.
+// counted as a failed refresh. The last of WithRefresher and [WithSource]
+// wins: WithRefresher after WithSource drops the source, its schedule and
+// its expiry included.
 func WithRefresher(fn func(ctx context.Context) ([]Pair, error)) Option {
 	return optionFunc(func(c *config) { c.refresh, c.scheduler, c.expirer, c.keepSessions = fn, nil, nil, false })
 }
