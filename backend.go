@@ -12,7 +12,10 @@ import (
 // default ([NewPQBackend]); the pgxv5 subpackage holds one for pgx, and
 // [WithBackend] selects one.
 //
-// Implementations must be safe for concurrent use.
+// Implementations must be safe for concurrent use. The connector turns a
+// panic in Connect into an error, treats a nil connection with a nil error
+// as an error, and ignores a Rejection answer whose code is not a
+// rejection code.
 type Backend interface {
 	// Connect opens one connection authenticated as login. It must end,
 	// handshake included, when ctx ends, and must never put the password

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -85,6 +86,9 @@ type events struct {
 	slog    *slog.Logger // or nil
 	alert   func(Event)
 	secrets func() []string
+	// alerting counts alert callbacks running; Close does not wait for
+	// background work while one runs, since the callback may be closing.
+	alerting atomic.Int32
 }
 
 func (e *events) emit(ev Event) {
@@ -98,6 +102,8 @@ func (e *events) emit(ev Event) {
 }
 
 func (e *events) callAlert(ev Event) {
+	e.alerting.Add(1)
+	defer e.alerting.Add(-1)
 	defer func() {
 		if r := recover(); r != nil {
 			e.entry(zapcore.ErrorLevel, "gopqr: alert callback panicked",

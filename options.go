@@ -201,6 +201,9 @@ func WithBackoff(newPolicy func() backoff.BackOff) Option {
 	})
 }
 
+// MaxRefreshInterval is the longest [WithRefreshInterval] accepted.
+const MaxRefreshInterval = 365 * 24 * time.Hour
+
 // WithRefreshInterval makes the connector refresh on its own about every d
 // (each wait drawn from 0.8d to 1.2d, so a fleet of processes does not call
 // the secret store in step), so rotations are usually picked up before the
@@ -208,8 +211,11 @@ func WithBackoff(newPolicy func() backoff.BackOff) Option {
 // negative is an error.
 func WithRefreshInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) {
-		if d < 0 {
+		switch {
+		case d < 0:
 			c.invalid("WithRefreshInterval: %v is negative", d)
+		case d > MaxRefreshInterval:
+			c.invalid("WithRefreshInterval: %v is longer than %v; zero turns it off", d, MaxRefreshInterval)
 		}
 		c.interval = d
 	})

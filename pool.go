@@ -80,7 +80,11 @@ func (c *Connector) Close() error {
 		if c.ref != nil {
 			c.ref.close()
 		}
-		c.bg.Wait()
+		if c.ev.alerting.Load() == 0 {
+			// An alert callback may call Close, also from a background
+			// connect that Wait would wait for; then Close does not wait.
+			c.bg.Wait()
+		}
 	})
 	return nil
 }
@@ -220,10 +224,12 @@ func (c *Connector) tryLogins(
 func (c *Connector) tryLogin(
 	ctx context.Context, l *login, prober, fallback bool, after uint64,
 ) (cn driver.Conn, rej *LoginError, err error) {
-	cn, began, err := c.attempt(ctx, l)
 	if prober {
+		// Deferred first, so that a panic in the backend ends the probe
+		// too: connects waiting for it must not wait for ever.
 		defer func() { l.probed(cn != nil) }()
 	}
+	cn, began, err := c.attempt(ctx, l)
 	switch {
 	case cn != nil:
 		c.succeeded(l, fallback, began)
@@ -232,7 +238,7 @@ func (c *Connector) tryLogin(
 		return nil, nil, nil
 	}
 	code, ok := c.backend.Rejection(err)
-	if !ok {
+	if !ok || !IsRejectionCode(code) { // a backend may not widen what a rejection is
 		c.stats.connectErrors.Add(1)
 		return nil, nil, err
 	}
@@ -280,8 +286,18 @@ func (c *Connector) ended(l *login) bool {
 	if c.cfg.expirer == nil {
 		return false
 	}
-	end := c.cfg.expirer.Expiry(l.Pair)
+	end := c.expiry(l)
 	return !end.IsZero() && !c.cfg.clock.Now().Before(end)
+}
+
+// expiry asks the Expirer when l ends; a panic in it counts as no answer.
+func (c *Connector) expiry(l *login) (end time.Time) {
+	defer func() {
+		if r := recover(); r != nil {
+			end = time.Time{}
+		}
+	}()
+	return c.cfg.expirer.Expiry(l.Pair)
 }
 
 // resting reports whether l was rejected less than the rejection hold ago.
@@ -314,9 +330,12 @@ func (c *Connector) attempt(ctx context.Context, l *login) (driver.Conn, int64, 
 // open connects with one login and wraps the connection so the pool can
 // retire it later.
 func (c *Connector) open(ctx context.Context, l *login) (driver.Conn, error) {
-	cn, err := c.backend.Connect(ctx, l.Pair)
-	if err != nil {
+	cn, err := c.connect(ctx, l.Pair)
+	switch {
+	case err != nil:
 		return nil, err
+	case cn == nil:
+		return nil, errors.New("gopqr: the backend returned neither a connection nor an error")
 	}
 	if c.cfg.sessionRole != "" {
 		if err := setRole(ctx, cn, c.cfg.sessionRole); err != nil {
@@ -327,13 +346,24 @@ func (c *Connector) open(ctx context.Context, l *login) (driver.Conn, error) {
 	now := c.cfg.clock.Now()
 	var ends time.Time
 	if c.cfg.expirer != nil {
-		ends = spread(now, c.cfg.expirer.Expiry(l.Pair))
+		ends = spread(now, c.expiry(l))
 	}
 	var expires time.Time
 	if d := c.cfg.maxLifetime; d > 0 {
 		expires = spread(now, now.Add(d))
 	}
 	return wrapConn(cn, c, l, expires, ends), nil
+}
+
+// connect calls the backend, turning a panic in it into an error, so that
+// a faulty driver cannot take down database/sql's background opener.
+func (c *Connector) connect(ctx context.Context, p Pair) (cn driver.Conn, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			cn, err = nil, fmt.Errorf("gopqr: the backend panicked: %v", redact(fmt.Sprint(r), c.secrets()))
+		}
+	}()
+	return c.backend.Connect(ctx, p)
 }
 
 // spread returns a random point in the last tenth of the time from now to

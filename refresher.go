@@ -272,11 +272,21 @@ func (r *refresher) plan() {
 		r.due.Stop()
 		r.due = nil
 	}
-	at := r.sched.NextRefresh()
+	at := r.nextRefresh()
 	if at.IsZero() {
 		return
 	}
 	r.due = r.clock.NewTimer(max(at.Sub(r.clock.Now()), MinScheduledGap))
+}
+
+// nextRefresh asks the Scheduler; a panic in it counts as no schedule.
+func (r *refresher) nextRefresh() (at time.Time) {
+	defer func() {
+		if p := recover(); p != nil {
+			at = time.Time{}
+		}
+	}()
+	return r.sched.NextRefresh()
 }
 
 func (r *refresher) sleepUntil(t time.Time) bool {

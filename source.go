@@ -2,6 +2,7 @@ package gopqr
 
 import (
 	"context"
+	"reflect"
 	"time"
 )
 
@@ -19,18 +20,22 @@ type Source interface {
 // time, refreshes at that time as well as on its other triggers; each
 // answer replaces the previous one. A time sooner than [MinScheduledGap]
 // from now, or past, is taken as that gap from now. NextRefresh is called
-// from the refresher's goroutine only.
+// from the refresher's goroutine only, and must return quickly; a panic in
+// it counts as a zero time.
 type Scheduler interface {
 	NextRefresh() time.Time
 }
 
 // Expirer is implemented by a [Source] whose logins stop working at a known
 // time, such as Vault dynamic credentials at the end of their lease. The
-// connector asks Expiry once for each new connection, with the login it
-// used, and retires the connection before that time (in the same way, and
-// with the same random spread, as [WithMaxLifetime]), so that no connection
-// outlives its login. A zero time means no expiry. Expiry is called from
-// Connect and must be quick and safe for concurrent use.
+// connector asks Expiry for each new connection, with the login it used,
+// and retires the connection before that time (in the same way, and with
+// the same random spread, as [WithMaxLifetime]), so that no connection
+// outlives its login. When it picks a login for a connect it also asks
+// whether each has ended: ended logins are tried last, and their presence
+// asks for a refresh. A zero time means no expiry. Expiry is called from
+// Connect, so it must be quick and safe for concurrent use; a panic in it
+// counts as a zero time.
 type Expirer interface {
 	Expiry(login Pair) time.Time
 }
@@ -54,7 +59,7 @@ type SessionKeeper interface {
 // nil s is an error at Open.
 func WithSource(s Source) Option {
 	return optionFunc(func(c *config) {
-		if s == nil {
+		if isNil(s) {
 			c.invalid("WithSource: source is nil")
 			return
 		}
@@ -64,4 +69,17 @@ func WithSource(s Source) Option {
 		k, ok := s.(SessionKeeper)
 		c.keepSessions = ok && k.KeepSessions()
 	})
+}
+
+// isNil reports whether v is nil or an interface holding a nil pointer,
+// map, slice, channel or function.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Chan, reflect.Func, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }

@@ -154,13 +154,16 @@ func WithOddEven() Option {
 // WithPendingInterval sets how often the Source asks to be refreshed while
 // a rotation is in flight (an AWSPENDING version other than AWSCURRENT
 // exists), for at most [PendingPollLimit] per rotation. The default is
-// [DefaultPendingInterval]; zero turns these refreshes off; negative is an
-// error. The connector waits at least a second between scheduled
+// [DefaultPendingInterval]; zero turns these refreshes off; negative or
+// longer than [MaxWindow] is an error. The connector waits at least a second between scheduled
 // refreshes whatever is asked.
 func WithPendingInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) {
-		if d < 0 {
+		switch {
+		case d < 0:
 			c.invalid("WithPendingInterval: %v is negative", d)
+		case d > MaxWindow:
+			c.invalid("WithPendingInterval: %v is longer than %v", d, MaxWindow)
 		}
 		c.pendingInterval = d
 	})
@@ -170,11 +173,14 @@ func WithPendingInterval(d time.Duration) Option {
 // the secret's rotation window is open: from NextRotationDate less the
 // window's Duration (or [MaxWindow]) to NextRotationDate plus
 // [WindowGrace]. The default is [DefaultWindowInterval]; zero turns these
-// refreshes off; negative is an error.
+// refreshes off; negative or longer than [MaxWindow] is an error.
 func WithWindowInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) {
-		if d < 0 {
+		switch {
+		case d < 0:
 			c.invalid("WithWindowInterval: %v is negative", d)
+		case d > MaxWindow:
+			c.invalid("WithWindowInterval: %v is longer than %v", d, MaxWindow)
 		}
 		c.windowInterval = d
 	})

@@ -13,10 +13,9 @@
 // (a TLS configuration of your own, a tracer, OnNotice), parse it yourself
 // and use [FromConfig].
 //
-// Known limitation: with several hosts or sslmode=prefer, pgconn tries each
-// host and TLS setting in turn and returns the last error; a rejection by
-// an earlier host is then reported as that last error, which may not be a
-// rejection.
+// With several hosts or sslmode=prefer, pgconn tries each host and TLS
+// setting in turn and joins their errors; a rejection by any of them counts
+// as a rejection.
 package pgxv5
 
 import (
@@ -58,7 +57,8 @@ func New(dsn string) (gopqr.Backend, error) {
 }
 
 // FromConfig returns, for [gopqr.WithBackend], a function that uses a copy
-// of cfg, whatever user and password it holds; the DSN given to gopqr.Open
+// of cfg, which must come from [pgx.ParseConfig] (pgx refuses any other),
+// whatever user and password it holds; the DSN given to gopqr.Open
 // must then be empty, so that there is one source of settings.
 func FromConfig(cfg *pgx.ConnConfig) func(dsn string) (gopqr.Backend, error) {
 	return func(dsn string) (gopqr.Backend, error) {
@@ -100,6 +100,33 @@ func (b *Backend) Connect(ctx context.Context, login gopqr.Pair) (driver.Conn, e
 	}
 	cfg := b.cfg.Copy()
 	cfg.User, cfg.Password = login.Username, login.Password
+	cn, err := connect(ctx, cfg)
+	if err == nil {
+		return cn, nil
+	}
+	// pgconn's ConnectError carries the config it tried, password and
+	// all; it is this connect's own copy, so blank it before the error
+	// travels on to logs and error reporters.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Config != nil {
+		ce.Config.Password = ""
+	}
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// The socket's deadline can beat the context's timer, leaving an
+		// i/o timeout that does not say the deadline passed.
+		err = fmt.Errorf("pgxv5: connect: %w", errors.Join(ctx.Err(), err))
+	}
+	return nil, err
+}
+
+// connect opens the connection, turning pgx's panic for a config that
+// did not come from pgx.ParseConfig into an error.
+func connect(ctx context.Context, cfg *pgx.ConnConfig) (cn driver.Conn, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			cn, err = nil, fmt.Errorf("pgxv5: pgx refused the config (build it with pgx.ParseConfig): %v", r)
+		}
+	}()
 	return stdlib.GetConnector(*cfg).Connect(ctx)
 }
 
