@@ -35,24 +35,17 @@
 // connection has no reason to close when the token it logged in with
 // expires.
 //
-// # Sessions outlive tokens, and what that costs
+// # Sessions outlive tokens
 //
 // A token is checked only when a connection logs in: a session opened with
-// a token stays open after the token expires. But each new token is a new
-// password for gopqr, and a refresh that drops a login retires the
-// connections opened with it. So at every regeneration (every 10 minutes by
-// default) the connector retires every pooled connection opened with the
-// previous token, each the next time the pool checks it, and the pool opens
-// new ones: a wave of reconnects, spread only by gopqr's bound on
-// concurrent handshakes ([gopqr.WithMaxConcurrentConnects]), not by the
-// lifetime jitter. RDS itself advises keeping IAM logins under about 200
-// new connections per second per instance.
-//
-// [WithPreviousToken] avoids the wave: the previous token stays in the list,
-// second, until it expires, so its connections are not retired at the
-// regeneration; with [gopqr.WithMaxLifetime] at most 5 minutes (the token's
-// 15 minutes less the 10-minute refresh age) they have all reached their
-// lifetime, spread by its jitter, before the previous token is dropped.
+// a token stays open after the token expires. Each new token is a new
+// password for gopqr, but the Source is a [gopqr.SessionKeeper], so the
+// connections opened with an earlier token are not retired when a new one
+// is signed: they live out their [gopqr.WithMaxLifetime], spread by its
+// jitter, and a regeneration causes no wave of reconnects (RDS advises
+// keeping IAM logins under about 200 new connections per second per
+// instance). Use [gopqr.WithSource], not [gopqr.WithRefresher], to get
+// this.
 //
 // # Server side
 //

@@ -62,6 +62,8 @@ func (r *rds) Refresh(ctx context.Context) ([]gopqr.Pair, error) {
 
 func (r *rds) NextRefresh() time.Time { return r.src.NextRefresh() }
 
+func (r *rds) KeepSessions() bool { return r.src.KeepSessions() }
+
 // expire makes the server refuse the current token, as RDS does once the
 // token has expired.
 func (r *rds) expire(t *testing.T) {
@@ -272,71 +274,51 @@ func TestE2EExpiredTokenRejected(t *testing.T) {
 		l.OK(), sim.calls.Load(), sim.src.signings.Load(), st.Rejections)
 }
 
-// TestE2ERegenerationRetiresSessions measures what a regeneration costs
-// the pool. Eight idle connections opened with one token: by default the
-// next token retires all of them, and the pool reconnects; with
-// WithPreviousToken they are kept until the previous token expires.
-func TestE2ERegenerationRetiresSessions(t *testing.T) {
+// TestE2ERegenerationKeepsSessions measures what a regeneration costs the
+// pool: eight idle connections opened with one token are all kept when the
+// next token is signed (the Source is a SessionKeeper), so the pool opens
+// none.
+func TestE2ERegenerationKeepsSessions(t *testing.T) {
 	const pool = 8
-	for _, keep := range []bool{false, true} {
-		t.Run(fmt.Sprintf("previous=%v", keep), func(t *testing.T) {
-			clk := syncedFake()
-			var opts []Option
-			if keep {
-				opts = append(opts, WithPreviousToken())
-			}
-			sim, conn, db, _ := setup(t, clk, opts)
-			db.SetMaxIdleConns(pool)
-			cycle := func() (evicted, opened uint64) {
-				t.Helper()
-				before := conn.Stats()
-				ctx, cancel := context.WithTimeout(context.Background(), deadline)
-				defer cancel()
-				held := make([]*sql.Conn, 0, pool)
-				for range pool {
-					c, err := db.Conn(ctx)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := c.PingContext(ctx); err != nil {
-						t.Fatal(err)
-					}
-					held = append(held, c)
-				}
-				for _, c := range held {
-					_ = c.Close()
-				}
-				after := conn.Stats()
-				return after.Evictions - before.Evictions, after.Connects - before.Connects
-			}
-			if _, opened := cycle(); opened != pool {
-				t.Fatalf("opened %d connections, want %d", opened, pool)
-			}
-			clk.Advance(DefaultRefreshAfter)
-			if err := conn.Refresh(context.Background()); err != nil {
+	clk := syncedFake()
+	_, conn, db, _ := setup(t, clk, nil)
+	db.SetMaxIdleConns(pool)
+	cycle := func() (evicted, opened uint64) {
+		t.Helper()
+		before := conn.Stats()
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		held := make([]*sql.Conn, 0, pool)
+		for range pool {
+			c, err := db.Conn(ctx)
+			if err != nil {
 				t.Fatal(err)
 			}
-			evicted, opened := cycle()
-			t.Logf("at the regeneration: %d of %d idle connections retired, %d opened", evicted, pool, opened)
-			switch {
-			case !keep && (evicted != pool || opened != pool):
-				t.Errorf("default: %d retired and %d opened, want %d each", evicted, opened, pool)
-			case keep && (evicted != 0 || opened != 0):
-				t.Errorf("WithPreviousToken: %d retired and %d opened, want none", evicted, opened)
-			}
-			if !keep {
-				return
-			}
-			clk.Advance(TokenLifetime - DefaultRefreshAfter)
-			if err := conn.Refresh(context.Background()); err != nil {
+			if err := c.PingContext(ctx); err != nil {
 				t.Fatal(err)
 			}
-			evicted, opened = cycle()
-			t.Logf("when the previous token expired: %d retired, %d opened (%d signings in all)",
-				evicted, opened, sim.src.signings.Load())
-			if evicted != pool {
-				t.Errorf("%d retired when the previous token expired, want %d", evicted, pool)
-			}
-		})
+			held = append(held, c)
+		}
+		for _, c := range held {
+			_ = c.Close()
+		}
+		after := conn.Stats()
+		return after.Evictions - before.Evictions, after.Connects - before.Connects
+	}
+	if _, opened := cycle(); opened != pool {
+		t.Fatalf("opened %d connections, want %d", opened, pool)
+	}
+	gen := conn.Stats().Generation
+	clk.Advance(DefaultRefreshAfter)
+	if err := conn.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if conn.Stats().Generation == gen {
+		t.Fatal("no new token was published")
+	}
+	evicted, opened := cycle()
+	t.Logf("at the regeneration: %d of %d idle connections retired, %d opened", evicted, pool, opened)
+	if evicted != 0 || opened != 0 {
+		t.Errorf("%d retired and %d opened at a regeneration, want none", evicted, opened)
 	}
 }

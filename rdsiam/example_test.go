@@ -58,7 +58,7 @@ func ExampleNew() {
 	creds := credentials.NewStaticCredentialsProvider(
 		"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "")
 	src, err := rdsiam.New("mydb.abc123.us-east-1.rds.amazonaws.com:5432",
-		"us-east-1", "app", creds, rdsiam.WithPreviousToken())
+		"us-east-1", "app", creds)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -55,42 +55,26 @@ func WithRefreshAfter(d time.Duration) Option {
 	}
 }
 
-// WithPreviousToken makes Refresh return the previous token, while it is
-// still valid, after the current one. The connector then keeps the
-// connections opened with it when a new token is signed, instead of
-// retiring them all at once, and retires them when the previous token
-// expires and Refresh drops it. With [gopqr.WithMaxLifetime] at most
-// [TokenLifetime] minus the refresh age (5 minutes by default), those
-// connections have reached their lifetime by then, so no regeneration
-// makes the pool reconnect at once. New connections always use the
-// current token; the previous one is tried only if the current one is
-// rejected.
-func WithPreviousToken() Option {
-	return func(s *Source) { s.keepPrevious = true }
-}
-
 // withClock replaces the wall clock; tests use it to drive time.
 func withClock(c clock.Clock) Option {
 	return func(s *Source) { s.clock = c }
 }
 
 // Source signs RDS IAM authentication tokens and gives them to gopqr as the
-// password of one login. It implements [gopqr.Source] and
-// [gopqr.Scheduler]. Its methods are safe for concurrent use. Its printed
+// password of one login. It implements [gopqr.Source], [gopqr.Scheduler]
+// and [gopqr.SessionKeeper]. Its methods are safe for concurrent use. Its printed
 // forms show the user, endpoint and region, never a token.
 type Source struct {
 	endpoint, region, user string
 	creds                  aws.CredentialsProvider
 	after                  time.Duration
-	keepPrevious           bool
 	clock                  clock.Clock
 	errs                   []error
 
 	sem chan struct{} // held while a Refresh runs: one signing at a time
 
-	mu       sync.Mutex // guards cur and prev
+	mu       sync.Mutex // guards cur
 	cur      token
-	prev     token // the token cur replaced, if keepPrevious
 	signings atomic.Int64
 }
 
@@ -188,8 +172,7 @@ func (s *Source) now() time.Time { return s.clock.Now().Round(0) }
 // Refresh returns the login: the user, with a token as its password. It
 // returns the token it signed last while that token is younger than the
 // refresh age and its credentials are not about to expire, and otherwise
-// signs a new one, so the token it returns is never expired. With
-// [WithPreviousToken] the previous token follows while it is valid.
+// signs a new one, so the token it returns is never expired.
 //
 // Signing happens here, offline: one call of the credentials provider
 // (which an aws.CredentialsCache answers from memory) and one HMAC
@@ -201,8 +184,7 @@ func (s *Source) now() time.Time { return s.clock.Now().Round(0) }
 // a new token for the same user, signed with the same credentials, would
 // be rejected for the same reason (the user lacks the rds_iam role, the
 // IAM policy lacks rds-db:connect, the endpoint or region is not the
-// database's), and replacing the token would retire every connection
-// opened with the old one. The rejections that a new signature does cure
+// database's). The rejections that a new signature does cure
 // are caught without it: the age is measured on the wall clock, so a
 // token signed before a suspend, or while the clock was wrong, is replaced
 // at the next call, and so is one whose credentials expire.
@@ -213,33 +195,27 @@ func (s *Source) Refresh(ctx context.Context) ([]gopqr.Pair, error) {
 		return nil, fmt.Errorf("rdsiam: %w", context.Cause(ctx))
 	}
 	defer func() { <-s.sem }()
-	now := s.now()
 	s.mu.Lock()
-	cur, prev := s.cur, s.prev
+	cur := s.cur
 	s.mu.Unlock()
-	if !cur.fresh(now) {
+	if !cur.fresh(s.now()) {
 		next, err := s.sign(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if s.keepPrevious && cur.value != "" {
-			prev = cur
-		}
 		cur = next
-		now = next.signedAt
+		s.mu.Lock()
+		s.cur = cur
+		s.mu.Unlock()
 	}
-	if !now.Before(prev.validUntil) {
-		prev = token{}
-	}
-	s.mu.Lock()
-	s.cur, s.prev = cur, prev
-	s.mu.Unlock()
-	out := []gopqr.Pair{{Username: s.user, Password: cur.value}}
-	if prev.value != "" {
-		out = append(out, gopqr.Pair{Username: s.user, Password: prev.value})
-	}
-	return out, nil
+	return []gopqr.Pair{{Username: s.user, Password: cur.value}}, nil
 }
+
+// KeepSessions reports true: a session outlives the token it logged in
+// with, so the connector keeps the connections opened with an earlier
+// token when a new one is signed, until their lifetime ends. It makes
+// Source a [gopqr.SessionKeeper].
+func (*Source) KeepSessions() bool { return true }
 
 // fresh reports whether t may be returned at now: it exists, was not
 // signed in the future (the clock went back), and is not due.
@@ -279,16 +255,11 @@ func (s *Source) sign(ctx context.Context) (token, error) {
 
 // NextRefresh returns when the connector should refresh: when the current
 // token reaches its refresh age, or earlier if its credentials expire
-// sooner or, with [WithPreviousToken], when the previous token expires and
-// is to be dropped. It returns the zero time before the first Refresh.
+// sooner. It returns the zero time before the first Refresh.
 func (s *Source) NextRefresh() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	at := s.cur.refreshAt
-	if s.prev.value != "" {
-		at = minTime(at, s.prev.validUntil)
-	}
-	return at
+	return s.cur.refreshAt
 }
 
 // staticCreds gives BuildAuthToken the credentials already retrieved, so

@@ -226,65 +226,29 @@ func TestRefreshAge(t *testing.T) {
 // back, and checks at each Refresh that every token returned is valid for
 // a while yet and younger than the refresh age.
 func TestNeverPastExpiry(t *testing.T) {
-	for _, prev := range []bool{false, true} {
-		t.Run(fmt.Sprintf("previous=%v", prev), func(t *testing.T) {
-			clk := clock.NewFake()
-			var opts []Option
-			if prev {
-				opts = append(opts, WithPreviousToken())
-			}
-			s := newSource(t, clk, &seqCreds{}, opts...)
-			steps := []time.Duration{0, 3 * time.Minute, 7 * time.Minute, time.Second, 9*time.Minute + 59*time.Second,
-				4 * time.Minute, time.Minute, 16 * time.Minute, -2 * time.Minute, 10 * time.Minute, 14 * time.Minute, 59 * time.Second}
-			for i, d := range steps {
-				clk.Advance(d)
-				now := clk.Now()
-				toks := refresh(t, s)
-				s.mu.Lock()
-				cur, old := s.cur, s.prev
-				s.mu.Unlock()
-				if toks[0] != cur.value || now.Before(cur.signedAt) || now.Sub(cur.signedAt) >= DefaultRefreshAfter {
-					t.Errorf("step %d: current token signed %v before now", i, now.Sub(cur.signedAt))
-				}
-				if !now.Before(cur.validUntil) {
-					t.Errorf("step %d: current token expired", i)
-				}
-				switch {
-				case len(toks) == 2 && (!prev || toks[1] != old.value || !now.Before(old.validUntil)):
-					t.Errorf("step %d: previous token returned wrongly (option %v, %v left)", i, prev, old.validUntil.Sub(now))
-				case len(toks) > 2:
-					t.Errorf("step %d: %d tokens", i, len(toks))
-				}
-				if next := s.NextRefresh(); !next.After(now) {
-					t.Errorf("step %d: NextRefresh %v is not in the future", i, next.Sub(now))
-				}
-			}
-		})
-	}
-}
-
-// TestPreviousToken: after a regeneration the previous token follows the
-// new one until it expires; NextRefresh asks for the refresh that drops it.
-func TestPreviousToken(t *testing.T) {
 	clk := clock.NewFake()
-	s := newSource(t, clk, &seqCreds{}, WithPreviousToken())
-	t0 := clk.Now()
-	t1 := refresh(t, s)
-	clk.Advance(DefaultRefreshAfter)
-	got := refresh(t, s)
-	if len(got) != 2 || got[1] != t1[0] || got[0] == t1[0] {
-		t.Fatalf("after a regeneration: %d tokens, previous kept %v", len(got), len(got) == 2 && got[1] == t1[0])
-	}
-	if want := t0.Add(TokenLifetime); !s.NextRefresh().Equal(want) {
-		t.Errorf("NextRefresh = %v, want the previous token's expiry %v", s.NextRefresh(), want)
-	}
-	clk.Advance(TokenLifetime - DefaultRefreshAfter)
-	dropped := refresh(t, s)
-	if len(dropped) != 1 || dropped[0] != got[0] || s.signings.Load() != 2 {
-		t.Errorf("at the previous token's expiry: %d tokens, %d signings", len(dropped), s.signings.Load())
-	}
-	if want := t0.Add(2 * DefaultRefreshAfter); !s.NextRefresh().Equal(want) {
-		t.Errorf("NextRefresh = %v, want %v", s.NextRefresh(), want)
+	s := newSource(t, clk, &seqCreds{})
+	steps := []time.Duration{0, 3 * time.Minute, 7 * time.Minute, time.Second, 9*time.Minute + 59*time.Second,
+		4 * time.Minute, time.Minute, 16 * time.Minute, -2 * time.Minute, 10 * time.Minute, 14 * time.Minute, 59 * time.Second}
+	for i, d := range steps {
+		clk.Advance(d)
+		now := clk.Now()
+		toks := refresh(t, s)
+		s.mu.Lock()
+		cur := s.cur
+		s.mu.Unlock()
+		if len(toks) != 1 {
+			t.Errorf("step %d: %d tokens", i, len(toks))
+		}
+		if toks[0] != cur.value || now.Before(cur.signedAt) || now.Sub(cur.signedAt) >= DefaultRefreshAfter {
+			t.Errorf("step %d: current token signed %v before now", i, now.Sub(cur.signedAt))
+		}
+		if !now.Before(cur.validUntil) {
+			t.Errorf("step %d: current token expired", i)
+		}
+		if next := s.NextRefresh(); !next.After(now) {
+			t.Errorf("step %d: NextRefresh %v is not in the future", i, next.Sub(now))
+		}
 	}
 }
 
@@ -362,7 +326,7 @@ func TestRefreshErrors(t *testing.T) {
 // that concurrent callers share one token per refresh age.
 func TestConcurrentRefresh(t *testing.T) {
 	clk := clock.NewFake()
-	s := newSource(t, clk, &seqCreds{}, WithPreviousToken())
+	s := newSource(t, clk, &seqCreds{})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
