@@ -91,7 +91,9 @@ func (c *Connector) Close() error {
 
 // Refresh asks the refresher for new logins now and waits for its result,
 // or for ctx to end. It returns [ErrNoRefresher] without a refresher. If a
-// refresh failed recently, this one starts when the backoff delay is over.
+// refresh failed recently, this one starts when the backoff delay is over;
+// otherwise it starts at once, so a watcher that knows the secret changed
+// (see filesecret) gets it without delay.
 func (c *Connector) Refresh(ctx context.Context) error {
 	if c.closed.Load() {
 		return ErrClosed

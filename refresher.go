@@ -60,6 +60,10 @@ type refresher struct {
 	healthy func() bool
 	// reset asks run to reset the backoff: a login works again.
 	reset atomic.Bool
+	// explicit is set by Connector.Refresh; failed, owned by run, says
+	// whether the last attempt failed.
+	explicit atomic.Bool
+	failed   bool
 }
 
 // round is one attempt; done is closed once err is set.
@@ -122,6 +126,7 @@ func (r *refresher) settled() uint64 {
 
 // wait asks for a refresh and returns its error, or why waiting stopped.
 func (r *refresher) wait(ctx context.Context) error {
+	r.explicit.Store(true)
 	err, stop := r.await(ctx, 0, r.started())
 	if stop != nil {
 		return stop
@@ -216,7 +221,15 @@ func (r *refresher) run() {
 			r.b.Reset()
 			r.notBefore = time.Time{}
 		}
-		if !r.sleepUntil(r.notBefore) || r.stopped() {
+		// An explicit Refresh after a list that merely did not change (a
+		// watcher that knows the secret just changed) need not wait out
+		// the delay that protects the store from rejection-driven loops;
+		// after a failure it waits like everyone else.
+		notBefore := r.notBefore
+		if r.explicit.Swap(false) && !r.failed {
+			notBefore = time.Time{}
+		}
+		if !r.sleepUntil(notBefore) || r.stopped() {
 			return
 		}
 		if err := r.attempt(); err == nil {
@@ -395,6 +408,7 @@ func (r *refresher) safeCall(ctx context.Context) (res result) {
 func (r *refresher) schedule(err error, changed bool) time.Duration {
 	now := r.clock.Now()
 	r.retry = false
+	r.failed = err != nil
 	if err == nil && changed && (r.healthy == nil || r.healthy()) {
 		r.b.Reset()
 		r.notBefore = now

@@ -160,3 +160,35 @@ func TestJitterSpread(t *testing.T) {
 		t.Errorf("jitter range %v..%v, want spread within 80s..120s", lo, hi)
 	}
 }
+
+func TestExplicitRefreshSkipsTheUnchangedListDelay(t *testing.T) {
+	srv := newFakeServer(alice1)
+	h := newHarness(t, srv, true, WithPairs(alice1), constantBackoff(time.Hour))
+	h.store.publish(alice1)
+	if err := h.refresh(); err != nil { // unchanged: the next automatic try waits an hour
+		t.Fatal(err)
+	}
+	h.store.publish(alice2) // a watcher knows the secret just changed
+	ctx0, cancel0 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel0()
+	if err := h.c.Refresh(ctx0); err != nil { // the fake clock stands still
+		t.Fatal(err)
+	}
+	if n := h.store.count(); n != 2 {
+		t.Errorf("store called %d times, want 2", n)
+	}
+	// After a failure, an explicit refresh waits for the backoff delay.
+	h.store.setErr(errors.New("down"))
+	if err := h.refresh(); err == nil {
+		t.Fatal("refresh succeeded")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.c.Refresh(ctx) }()
+	h.clk.WaitTimers(1)
+	if n := h.store.count(); n != 3 {
+		t.Errorf("store called %d times during the backoff delay", n)
+	}
+	cancel()
+	<-done
+}
