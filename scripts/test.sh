@@ -9,6 +9,14 @@ bash scripts/ensure-postgres.sh
 echo "+ go vet ./..."
 go vet ./...
 
+# The core stays free of the integrations' dependencies: only lib/pq, zap
+# and backoff beyond the standard library.
+echo "+ go list -deps . (the root package imports no SDK, driver or ORM)"
+if go list -deps . | grep -E 'jackc/pgx|aws-sdk-go|hashicorp/vault|prometheus|opentelemetry|fsnotify|gorm|uptrace/bun|jmoiron/sqlx'; then
+    echo "the root package imports an integration's dependency" >&2
+    exit 1
+fi
+
 echo "+ GOPQR_REQUIRE_PG=1 go test -race -count=1 -p 1 ./..."
 # -p 1: one package at a time, so timing-sensitive rotation tests do not
 # compete for two cores with the other packages.
