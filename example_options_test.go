@@ -187,3 +187,60 @@ func ExampleWithSource() {
 	fmt.Println(db.Ping(), srv.history())
 	// Output: <nil> connected app_odd
 }
+
+// A store that hangs is abandoned after the refresh timeout; the error
+// says so, and the connector keeps its last good logins.
+func ExampleWithRefreshTimeout() {
+	hang := func(ctx context.Context) ([]gopqr.Pair, error) { <-ctx.Done(); return nil, ctx.Err() }
+	c, _ := gopqr.NewConnector("", memBackend(newMemServer(odd1)), gopqr.WithPairs(odd1),
+		gopqr.WithRefresher(hang), gopqr.WithRefreshTimeout(10*time.Millisecond))
+	defer c.Close()
+	err := c.Refresh(context.Background())
+	var re *gopqr.RefreshError
+	fmt.Println(errors.As(err, &re), errors.Is(err, context.DeadlineExceeded), c.Stats().CurrentLogins)
+	// Output: true true [app_odd]
+}
+
+// At most two handshakes at once, however many connections the pool asks
+// for after a rotation.
+func ExampleWithMaxConcurrentConnects() {
+	db, _ := gopqr.Open("", memBackend(newMemServer(odd1)), gopqr.WithPairs(odd1),
+		gopqr.WithMaxConcurrentConnects(2))
+	defer db.Close()
+	fmt.Println(db.Ping())
+	// Output: <nil>
+}
+
+// A store that throttles: retry failed refreshes after 1 s, 2 s, 4 s…
+// up to a minute, never giving up.
+func ExampleWithBackoff() {
+	calls := 0
+	flaky := func(context.Context) ([]gopqr.Pair, error) {
+		calls++
+		return nil, errors.New("ThrottlingException: rate exceeded")
+	}
+	c, _ := gopqr.NewConnector("", memBackend(newMemServer(odd1)), gopqr.WithPairs(odd1),
+		gopqr.WithRefresher(flaky),
+		gopqr.WithBackoff(func() backoff.BackOff {
+			b := backoff.NewExponentialBackOff()
+			b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = time.Second, time.Minute, 0
+			return b
+		}))
+	err := c.Refresh(context.Background())
+	_ = c.Close() // before reading calls: no automatic retry runs after Close
+	fmt.Println(err != nil, calls, c.Stats().RefreshErrors)
+	// Output: true 1 1
+}
+
+// Stats counts what the connector did.
+func ExampleConnector_Stats() {
+	srv := newMemServer(odd2, even1)
+	c, _ := gopqr.NewConnector("", memBackend(srv), gopqr.WithPairs(odd1, even1))
+	defer c.Close()
+	if cn, err := c.Connect(context.Background()); err == nil {
+		_ = cn.Close()
+	}
+	s := c.Stats()
+	fmt.Println(s.Connects, s.Rejections, s.Fallbacks, s.CurrentLogins)
+	// Output: 1 1 1 [app_odd app_even]
+}
