@@ -190,7 +190,8 @@ func WithAlert(fn func(Event)) Option {
 // refresh. The default starts at 100 ms and doubles up to 800 ms, each
 // delay within ±25%: while every login is rejected, the store is asked at
 // least once a second, so a password it publishes late is picked up within
-// a second.
+// a second. While some login works, a failed refresh is retried on its own
+// no sooner than [IdleRetryDelay].
 func WithBackoff(newPolicy func() backoff.BackOff) Option {
 	return optionFunc(func(c *config) {
 		if newPolicy == nil {

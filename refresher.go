@@ -47,7 +47,8 @@ type refresher struct {
 	// Owned by the run goroutine.
 	b         backoff.BackOff
 	due       clock.Timer // fires at the Scheduler's time, or nil
-	notBefore time.Time
+	notBefore time.Time   // no attempt starts before, on demand or not
+	retryAt   time.Time   // when a failed attempt is retried on its own
 	retry     bool
 	inflight  chan struct{} // closed when the last call of fn returned
 
@@ -249,10 +250,16 @@ func (r *refresher) jittered() time.Duration {
 }
 
 func (r *refresher) waitDemand(tick clock.Timer) bool {
+	var tc, dc, rc <-chan time.Time
 	if r.retry {
-		return true
+		d := r.retryAt.Sub(r.clock.Now())
+		if d <= 0 {
+			return true
+		}
+		t := r.clock.NewTimer(d)
+		defer t.Stop()
+		rc = t.C()
 	}
-	var tc, dc <-chan time.Time
 	if tick != nil {
 		tc = tick.C()
 	}
@@ -265,9 +272,17 @@ func (r *refresher) waitDemand(tick clock.Timer) bool {
 	case <-r.kickc:
 	case <-tc:
 	case <-dc:
+	case <-rc:
 	}
 	return true
 }
+
+// IdleRetryDelay is the shortest wait before a failed refresh is retried on
+// its own while some login works. Connects that wait for a refresh, after
+// every login was rejected, ask for one at the backoff's pace instead; a
+// healthy pool has no such hurry, and a fleet should not call a struggling
+// store every second.
+const IdleRetryDelay = 30 * time.Second
 
 // MinScheduledGap is the shortest wait before a refresh that a [Scheduler]
 // asks for: a time sooner than that, or past, is taken as now plus
@@ -402,9 +417,10 @@ func (r *refresher) safeCall(ctx context.Context) (res result) {
 }
 
 // schedule sets when the next attempt may start: at once after a new list,
-// after the backoff delay after a failure (retrying on its own) or after an
-// unchanged list (only on demand). It returns the delay before an automatic
-// retry, or zero if none is scheduled.
+// after the backoff delay after a failure or after an unchanged list. After
+// a failure it also schedules an automatic retry: after the backoff delay
+// while no login works, else after at least IdleRetryDelay. It returns the
+// delay before that retry, or zero if none is scheduled.
 func (r *refresher) schedule(err error, changed bool) time.Duration {
 	now := r.clock.Now()
 	r.retry = false
@@ -422,10 +438,14 @@ func (r *refresher) schedule(err error, changed bool) time.Duration {
 	}
 	r.notBefore = now.Add(d)
 	r.retry = err != nil
-	if r.retry {
-		return d
+	if !r.retry {
+		return 0
 	}
-	return 0
+	if r.healthy == nil || r.healthy() {
+		d = max(d, IdleRetryDelay)
+	}
+	r.retryAt = now.Add(d)
+	return d
 }
 
 func (r *refresher) report(err error, delay, took time.Duration) {

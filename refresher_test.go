@@ -25,9 +25,10 @@ func TestFailedRefreshRetriesWithBackoffNotInALoop(t *testing.T) {
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), "store unavailable") {
 		t.Fatalf("Refresh = %v, want a *RefreshError", err)
 	}
-	h.clk.WaitTimers(1) // the automatic retry
+	h.clk.WaitTimers(1) // the automatic retry: no connect waits, so not before IdleRetryDelay
+	h.clk.Advance(IdleRetryDelay - time.Second)
 	if n := h.store.count(); n != 1 {
-		t.Fatalf("store called %d times before the backoff delay", n)
+		t.Fatalf("store called %d times before the idle retry delay", n)
 	}
 	h.store.setErr(nil)
 	h.store.publish(alice2)
@@ -47,8 +48,8 @@ func TestFailedRefreshRetriesWithBackoffNotInALoop(t *testing.T) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if a := h.alerts; len(a) != 1 || a[0].Kind != EventRefreshFailed || a[0].Delay != time.Second {
-		t.Errorf("alerts = %+v, want one refresh failure with a 1s delay", h.alerts)
+	if a := h.alerts; len(a) != 1 || a[0].Kind != EventRefreshFailed || a[0].Delay != IdleRetryDelay {
+		t.Errorf("alerts = %+v, want one refresh failure with a %v delay", h.alerts, IdleRetryDelay)
 	}
 }
 
@@ -191,4 +192,25 @@ func TestExplicitRefreshSkipsTheUnchangedListDelay(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+func TestFailedRefreshRetriesAtTheBackoffPaceWhileNoLoginWorks(t *testing.T) {
+	srv := newFakeServer(alice2)
+	h := newHarness(t, srv, true, WithPairs(alice1), constantBackoff(time.Second), WithRetryBudget(0))
+	h.store.setErr(errors.New("store unavailable"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.c.Connect(context.Background())
+		done <- err
+	}()
+	if err := h.drive(time.Second, done); !errors.Is(err, ErrAllRejected) {
+		t.Fatalf("Connect = %v, want ErrAllRejected", err)
+	}
+	n := h.store.count()
+	h.store.setErr(nil)
+	h.store.publish(alice2)
+	h.clk.WaitTimers(1)
+	h.clk.Advance(time.Second) // the backoff delay, not IdleRetryDelay
+	waitFor(t, func() bool { return h.store.count() > n })
+	waitFor(t, func() bool { return h.c.Stats().Generation == 2 })
 }
