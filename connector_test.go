@@ -309,6 +309,32 @@ func TestPermanentRejectionFailsWithTypedErrorAfterBudget(t *testing.T) {
 	}
 }
 
+// When the store fails throughout, the error says so: the refreshes that
+// failed are counted and the last one's error is in the chain, so callers
+// can tell a store outage from a stale password.
+func TestRejectedErrorCarriesTheStoreFailure(t *testing.T) {
+	srv := newFakeServer(alice2)
+	h := newHarness(t, srv, true, WithPairs(alice1), WithRetryBudget(2*time.Second))
+	h.store.setErr(errors.New("store unavailable"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.c.Connect(context.Background())
+		done <- err
+	}()
+	err := h.drive(10*time.Millisecond, done)
+	var rej *RejectedError
+	var re *RefreshError
+	if !errors.As(err, &rej) || !errors.As(err, &re) {
+		t.Fatalf("error = %v, want a *RejectedError holding a *RefreshError", err)
+	}
+	if rej.Refreshes < 1 || rej.FailedRefreshes != rej.Refreshes {
+		t.Errorf("refreshes %d, failed %d; want every one failed", rej.Refreshes, rej.FailedRefreshes)
+	}
+	if !strings.Contains(err.Error(), "failed") || !strings.Contains(err.Error(), "store unavailable") {
+		t.Errorf("error text = %q", err)
+	}
+}
+
 func TestZeroBudgetRefreshesOnceAndRetriesOnce(t *testing.T) {
 	srv := newFakeServer(alice2)
 	h := newHarness(t, srv, true, WithPairs(alice1), WithRetryBudget(0))

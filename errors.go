@@ -45,13 +45,22 @@ type RejectedError struct {
 	Logins    []*LoginError // the last rejection of each login tried
 	Waited    time.Duration // time spent waiting for refreshes
 	Refreshes int           // refreshes waited for
-	Cause     error         // why waiting stopped: context, refresh error, or nil
+	// FailedRefreshes counts those of Refreshes that failed: when it equals
+	// Refreshes, the store, not the password it serves, is the problem.
+	FailedRefreshes int
+	// Cause says why waiting stopped (the context, the budget, a closed
+	// connector) joined with the last refresh's error, if it failed; nil
+	// if neither applies.
+	Cause error
 }
 
 func (e *RejectedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "gopqr: every login was rejected (waited %v for %d refreshes",
 		e.Waited.Round(time.Millisecond), e.Refreshes)
+	if e.FailedRefreshes > 0 {
+		fmt.Fprintf(&b, ", %d failed", e.FailedRefreshes)
+	}
 	if e.Cause != nil {
 		fmt.Fprintf(&b, "; %v", e.Cause)
 	}

@@ -116,7 +116,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	start := c.cfg.clock.Now()
 	rejected := map[string]*LoginError{}
-	var refreshes int
+	var refreshes, failed int
 	var cause, refreshErr error
 	for {
 		var after uint64
@@ -143,17 +143,21 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		if cause = c.mayWait(ctx, start, refreshes); cause != nil {
 			break
 		}
-		var stop error
 		c.waiting.Add(1)
-		refreshErr, stop = c.ref.await(ctx, c.budgetLeft(start), after)
+		err, stop := c.ref.await(ctx, c.budgetLeft(start), after)
 		c.waiting.Add(-1)
 		if stop != nil {
-			cause = stop
+			cause = stop // refreshErr keeps the last refresh's outcome
 			break
 		}
 		refreshes++
+		if refreshErr = err; err != nil {
+			failed++
+		}
 	}
-	return nil, c.rejectedError(rejected, start, refreshes, errors.Join(cause, refreshErr))
+	e := c.rejectedError(rejected, start, refreshes, errors.Join(cause, refreshErr))
+	e.FailedRefreshes = failed
+	return nil, e
 }
 
 // mayWait says why Connect must stop waiting for a refresh, or nil.
@@ -410,7 +414,7 @@ func (c *Connector) rejectedLogin(l *login, code string, err error, after uint64
 
 func (c *Connector) rejectedError(
 	rej map[string]*LoginError, start time.Time, n int, cause error,
-) error {
+) *RejectedError {
 	e := &RejectedError{
 		Waited:    c.cfg.clock.Now().Sub(start),
 		Refreshes: n,
