@@ -49,13 +49,17 @@ func ExampleWithPairs() {
 func ExampleWithRefresher() {
 	srv := newMemServer(odd2)
 	store := func(context.Context) ([]gopqr.Pair, error) { return []gopqr.Pair{odd2}, nil }
-	db, _ := gopqr.Open("", memBackend(srv), gopqr.WithPairs(odd1), gopqr.WithRefresher(store))
-	defer db.Close()
-	fmt.Println(db.Ping())
-	fmt.Println(srv.history())
-	// Output:
-	// <nil>
-	// rejected app_odd, connected app_odd
+	c, _ := gopqr.NewConnector("", memBackend(srv), gopqr.WithPairs(odd1), gopqr.WithRefresher(store))
+	defer c.Close()
+	cn, err := c.Connect(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cn.Close()
+	s := c.Stats()
+	fmt.Println(s.Rejections, s.Refreshes, s.Generation)
+	// Output: 1 1 2
 }
 
 // Logs are for state changes only, and never hold a password.
