@@ -92,7 +92,7 @@ func ExampleWithSlog() {
 	// level=WARN msg="gopqr: fallback" username=app_even
 }
 
-// The original odd/even driver's behaviour: new connections take the
+// The behaviour of odd/even rotating drivers: new connections take the
 // logins in turn.
 func ExampleWithAlternation() {
 	srv := newMemServer(odd1, even1)

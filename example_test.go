@@ -76,7 +76,7 @@ func ExampleNewConnector() {
 }
 
 // Register a driver name for code that opens its database by name, such as
-// sqlx.Open or the original odd/even driver's users.
+// sqlx.Open or users of odd/even rotating drivers.
 func ExampleNewDriver() {
 	sql.Register("postgresrotating-example", gopqr.NewDriver(
 		gopqr.WithRefresher(fetchFromStore),

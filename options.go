@@ -254,7 +254,7 @@ func WithMaxConcurrentConnects(n int) Option {
 	})
 }
 
-// WithAlternation restores the behaviour of the original odd/even driver:
+// WithAlternation gives the behaviour of odd/even rotating drivers:
 // each new connection starts with the next working login in turn instead of
 // the first, so both logins of an alternating pair stay in use.
 func WithAlternation() Option {

@@ -24,7 +24,7 @@ var sqlxCase = ormCase{
 }
 
 // sqlxDriverCase registers gopqr under a driver name and opens it with
-// sqlx.Connect, the way code written for the original odd/even driver does.
+// sqlx.Connect, the way code written for odd/even rotating drivers does.
 var sqlxDriverCase = ormCase{
 	name: "sqlx-driver-name",
 	open: func(t *testing.T, dsn string, opts []gopqr.Option) (orm, *sql.DB, *gopqr.Connector) {

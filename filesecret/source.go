@@ -411,7 +411,7 @@ func pairOf(m map[string]any, userKey, passKey string) (gopqr.Pair, error) {
 	return gopqr.Pair{Username: u, Password: p}, nil
 }
 
-// oddEven reads the record of the original odd/even driver: both logins
+// oddEven reads the odd/even record of alternating-users secrets: both logins
 // and which one is active, which comes first.
 func oddEven(m map[string]any) ([]gopqr.Pair, error) {
 	active, err := need(m, "active_credential")
