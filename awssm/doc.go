@@ -52,7 +52,7 @@
 //   - RDS and Aurora, and AWS's rotation templates: "username" and
 //     "password"; "engine", "host", "port", "dbname" and any other keys are
 //     ignored (the DSN given to gopqr says where to connect);
-//   - odd/even, the original driver's: "odd_username", "odd_password",
+//   - odd/even (both logins of alternating users in one record): "odd_username", "odd_password",
 //     "even_username", "even_password" and "active_credential" ("odd" or
 //     "even"), which gives two logins, the active one first. It is
 //     recognised by its keys, or required with [WithOddEven]. Each version
