@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -27,15 +26,8 @@ import (
 	"github.com/gopqr/gopqr/pgxv5"
 )
 
-// TestMain starts the package's PostgreSQL cluster, except in the worker
-// processes of a fuzz run, whose targets do not use it.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
-		os.Exit(m.Run())
-	}
-	pgtest.Main(m)
-}
+// TestMain starts the package's PostgreSQL cluster.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // testBackend selects the driver that the integration, fault and window
 // tests run on, from $GOPQR_TEST_BACKEND: "pq" (or unset) for lib/pq, "pgx"

@@ -27,8 +27,13 @@ GOPQR_REQUIRE_PG=1 go test -race -count=1 -p 1 ./...
 echo "+ GOPQR_TEST_BACKEND=pgx go test -race -count=1 -run '^Test(Integration|Fault)' ."
 GOPQR_TEST_BACKEND=pgx GOPQR_REQUIRE_PG=1 go test -race -count=1 -run '^Test(Integration|Fault)' .
 
-# Short fuzz runs of the DSN and Pair targets; longer ones are for humans.
-for target in FuzzOpenDSN FuzzPairFormatting; do
-    echo "+ go test -run='^\$' -fuzz=$target -fuzztime=10s ."
-    go test -run='^$' -fuzz="$target" -fuzztime=10s .
+# Short fuzz runs of the DSN and Pair targets and of the secret sources'
+# parsers, as package:target:budget; longer ones are for humans. The
+# budgets count executions, not seconds: a time budget can end a run with
+# a spurious "context deadline exceeded" on Go 1.26 (golang/go#75804).
+for run in .:FuzzOpenDSN:20000x .:FuzzPairFormatting:5000x \
+    ./awssm:FuzzParseSecret:20000x ./vault:FuzzParseResponse:50000x ./filesecret:FuzzParseSecret:2000x; do
+    IFS=: read -r pkg target fuzztime <<<"$run"
+    echo "+ go test -run='^\$' -fuzz=$target -fuzztime=$fuzztime $pkg"
+    go test -run='^$' -fuzz="$target" -fuzztime="$fuzztime" "$pkg"
 done

@@ -212,6 +212,9 @@ func (s *DynamicRole) parse(sec *api.Secret, issued time.Time) (lease, error) {
 	if sec.LeaseDuration <= 0 {
 		return lease{}, s.malformed("lease_duration is %d: not a lease on dynamic credentials", sec.LeaseDuration)
 	}
+	if sec.LeaseDuration > maxSeconds {
+		return lease{}, s.malformed("lease_duration is %d: longer than %d s", sec.LeaseDuration, maxSeconds)
+	}
 	d := time.Duration(sec.LeaseDuration) * time.Second
 	renewAfter := time.Duration(float64(d) * s.renewAt)
 	room := d - renewAfter

@@ -20,7 +20,8 @@ var shared struct {
 type runner interface{ Run() int }
 
 // Main starts one cluster for the test package, runs the tests, closes the
-// cluster and exits with the tests' code. Call it from TestMain.
+// cluster and exits with the tests' code. Call it from TestMain. The worker
+// processes of a fuzz run (go test -fuzz) start no cluster.
 //
 // When no PostgreSQL binaries are found and $CI or $GOPQR_REQUIRE_PG is set
 // (to anything but "", "0" or "false"), Main exits non-zero with a message;
@@ -32,6 +33,9 @@ func Main(m *testing.M) {
 // runMain is Main without the exit.
 func runMain(m runner) int {
 	flag.Parse() // for testing.Verbose; m.Run does not parse again
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		return m.Run() // a fuzz worker runs only the fuzz target, which needs no cluster
+	}
 	opts := Options{}
 	if testing.Verbose() {
 		opts.Log = os.Stderr
