@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/gopqr/gopqr"
-	"github.com/gopqr/gopqr/awssm/internal/smfake"
 	"github.com/gopqr/gopqr/internal/loadtest"
 	"github.com/gopqr/gopqr/internal/pgtest"
+	"github.com/gopqr/gopqr/internal/smfake"
 )
 
 // TestMain starts the package's PostgreSQL cluster.

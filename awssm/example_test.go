@@ -12,7 +12,7 @@ import (
 
 	"github.com/gopqr/gopqr"
 	"github.com/gopqr/gopqr/awssm"
-	"github.com/gopqr/gopqr/awssm/internal/smfake"
+	"github.com/gopqr/gopqr/internal/smfake"
 )
 
 // A Source reads a single-user RDS secret; while a rotation is in flight

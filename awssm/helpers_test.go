@@ -8,7 +8,7 @@ import (
 
 	"github.com/gopqr/gopqr"
 	"github.com/gopqr/gopqr/awssm"
-	"github.com/gopqr/gopqr/awssm/internal/smfake"
+	"github.com/gopqr/gopqr/internal/smfake"
 )
 
 // The access key ids that tell the application's calls from the rotation

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopqr/gopqr/awssm/internal/smfake"
+	"github.com/gopqr/gopqr/internal/smfake"
 )
 
 // withClock replaces the wall clock.

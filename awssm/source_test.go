@@ -17,7 +17,7 @@ import (
 
 	"github.com/gopqr/gopqr"
 	"github.com/gopqr/gopqr/awssm"
-	"github.com/gopqr/gopqr/awssm/internal/smfake"
+	"github.com/gopqr/gopqr/internal/smfake"
 )
 
 // TestNewRejectsBadInput proves that New reports every bad argument and

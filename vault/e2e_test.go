@@ -12,7 +12,7 @@ import (
 	"github.com/gopqr/gopqr"
 	"github.com/gopqr/gopqr/internal/loadtest"
 	"github.com/gopqr/gopqr/internal/pgtest"
-	"github.com/gopqr/gopqr/vault/internal/vaultfake"
+	"github.com/gopqr/gopqr/internal/vaultfake"
 )
 
 // e2e is a fake Vault on the wall clock whose logins are real roles of the

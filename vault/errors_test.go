@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/gopqr/gopqr"
-	"github.com/gopqr/gopqr/vault/internal/vaultfake"
+	"github.com/gopqr/gopqr/internal/vaultfake"
 )
 
 func TestConstructorsRefuseBadInput(t *testing.T) {

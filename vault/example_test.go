@@ -9,8 +9,8 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/vaultfake"
 	"github.com/gopqr/gopqr/vault"
-	"github.com/gopqr/gopqr/vault/internal/vaultfake"
 )
 
 // exampleClient returns a client for a fake Vault; in production, build

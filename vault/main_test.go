@@ -9,7 +9,7 @@ import (
 
 	"github.com/gopqr/gopqr/internal/clock"
 	"github.com/gopqr/gopqr/internal/pgtest"
-	"github.com/gopqr/gopqr/vault/internal/vaultfake"
+	"github.com/gopqr/gopqr/internal/vaultfake"
 )
 
 func TestMain(m *testing.M) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/gopqr/gopqr"
 	"github.com/gopqr/gopqr/internal/simkit"
@@ -65,9 +64,10 @@ type experiment struct {
 	rot    rotator
 	conn   *gopqr.Connector
 	db     *sql.DB
-	load   *loadGen
+	load   *simkit.Load
+	qerrs  *simkit.ErrorLog
 	rots   rotationStats
-	rerrs  *errorLog
+	rerrs  *simkit.ErrorLog
 	start  time.Time
 }
 
@@ -75,7 +75,7 @@ type experiment struct {
 // and returns the report. Logins it created on an external server are
 // dropped before it returns.
 func runExperiment(ctx context.Context, cfg config, srv *server, log io.Writer) (*report, error) {
-	e := &experiment{cfg: cfg, srv: srv, log: log, logger: newLogger(cfg.verbose, log)}
+	e := &experiment{cfg: cfg, srv: srv, log: log, logger: simkit.NewLogger(cfg.verbose, log)}
 	defer e.dropLogins(ctx)
 	if err := e.createLogins(ctx); err != nil {
 		return nil, err
@@ -166,27 +166,17 @@ func (e *experiment) openPool(ctx context.Context) error {
 	return nil
 }
 
-// newLogger returns a zap logger writing Info and above to w if verbose,
-// else nil, which gopqr takes as no logging.
-func newLogger(verbose bool, w io.Writer) *zap.Logger {
-	if !verbose {
-		return nil
-	}
-	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), zapcore.InfoLevel))
-}
-
 // drive runs the load and the progress lines through every rotation and
 // the settle time after the last one, or until ctx ends.
 func (e *experiment) drive(ctx context.Context) {
-	qerrs := newErrorLog("query failed", e.log, queryErrorLimit)
-	e.rerrs = newErrorLog("rotation failed", e.log, rotationErrorLimit)
-	e.load = newLoadGen(e.db, e.cfg.queryTimeout, e.cfg.workers, qerrs)
+	e.qerrs = simkit.NewErrorLog("query failed", e.log, queryErrorLimit, &secrets)
+	e.rerrs = simkit.NewErrorLog("rotation failed", e.log, rotationErrorLimit, &secrets)
+	e.load = simkit.NewLoad(e.db, e.cfg.queryTimeout, e.cfg.workers, e.qerrs)
 	e.start = time.Now()
 	stopLoad, endLoad := context.WithCancel(ctx)
 	stopProgress, endProgress := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { e.load.run(stopLoad, ctx) })
+	wg.Go(func() { e.load.Run(stopLoad, ctx) })
 	wg.Go(func() { e.progress(stopProgress) })
 	rotateLoop(ctx, e.rot, e.cfg.rotations, e.cfg.every, &e.rots, e.rerrs)
 	_ = simkit.Sleep(ctx, e.cfg.settle)
@@ -206,7 +196,7 @@ func (e *experiment) progress(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			n := e.load.ok.Load() + e.load.failed.Load()
+			n := e.load.OK() + e.load.Failed()
 			e.printProgress(now, float64(n-lastQueries)/now.Sub(last).Seconds())
 			lastQueries, last = n, now
 		}
@@ -218,7 +208,7 @@ func (e *experiment) printProgress(now time.Time, rate float64) {
 	st := e.conn.Stats()
 	fmt.Fprintf(e.log, "%5.1fs %7.0f q/s  failed %d  rotations %d/%d  store calls %d  "+
 		"rejections %d  fallbacks %d  evictions %d\n",
-		now.Sub(e.start).Seconds(), rate, e.load.failed.Load(),
+		now.Sub(e.start).Seconds(), rate, e.load.Failed(),
 		e.rots.done.Load(), e.cfg.rotations, e.store.Calls(),
 		st.Rejections, st.Fallbacks, st.Evictions)
 }

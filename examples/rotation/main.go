@@ -15,15 +15,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // Rotation strategies.
@@ -50,34 +48,15 @@ type config struct {
 	verbose      bool
 }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rotation:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal ends the run and cleans up; a second one kills.
-	context.AfterFunc(ctx, stop)
-	code := run(ctx, cfg, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { simkit.Main("rotation", parseFlags, run) }
 
 // parseFlags reads the command line into a config and checks it.
 func parseFlags(args []string, errOut io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("rotation", flag.ContinueOnError)
-	fs.SetOutput(errOut)
 	c.define(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := simkit.ParseFlags(fs, args, errOut); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	c.applyDefaults()
 	return c, c.validate()

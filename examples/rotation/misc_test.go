@@ -1,38 +1,11 @@
 package main
 
 import (
-	"errors"
 	"io"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 )
-
-func TestNewPasswordIsAwkward(t *testing.T) {
-	a, err := newPassword()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := newPassword()
-	if a == b {
-		t.Error("two passwords are equal")
-	}
-	if !utf8.ValidString(a) || strings.ContainsRune(a, 0) {
-		t.Error("password is not valid UTF-8 or holds a NUL")
-	}
-	for _, r := range awkward {
-		if !strings.ContainsRune(a, r) {
-			t.Errorf("password lacks %q", r)
-		}
-	}
-	if n := utf8.RuneCountInString(a); n != utf8.RuneCountInString(awkward)+extraRunes {
-		t.Errorf("password has %d characters", n)
-	}
-	if got := secrets.Redact("error: " + a + "!"); got != "error: [REDACTED]!" {
-		t.Errorf("redact left %q", got)
-	}
-}
 
 func TestStripCredentials(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -88,17 +61,11 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-func TestErrorLogKeepsFirstDistinct(t *testing.T) {
-	var out strings.Builder
-	l := newErrorLog("query failed", &out, 2)
-	for _, msg := range []string{"a", "b", "a", "c", "d"} {
-		l.add(errors.New(msg))
+func TestPerRotation(t *testing.T) {
+	if got := perRotation(3, 2); got != 1.5 {
+		t.Errorf("perRotation(3, 2) = %v, want 1.5", got)
 	}
-	want := []string{"2 x a", "1 x b", "2 x other errors"}
-	if got := l.lines(); strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("lines = %q, want %q", got, want)
-	}
-	if out.String() != "query failed: a\nquery failed: b\n" {
-		t.Errorf("printed %q", out.String())
+	if got := perRotation(3, 0); got != 0 {
+		t.Errorf("perRotation(3, 0) = %v, want 0", got)
 	}
 }

@@ -55,7 +55,7 @@ type report struct {
 // report gathers the figures once the load has stopped.
 func (e *experiment) report(ctx context.Context) *report {
 	st := e.conn.Stats()
-	lat, wait := e.load.summary()
+	lat, wait := e.load.Summary()
 	elapsed := time.Since(e.start)
 	done := e.rots.done.Load()
 	r := &report{
@@ -64,13 +64,13 @@ func (e *experiment) report(ctx context.Context) *report {
 		RotationsFailed: e.rots.failed.Load(), Interrupted: ctx.Err() != nil,
 		DurationS: elapsed.Seconds(), Workers: e.cfg.workers,
 		LifetimeS: e.cfg.lifetime.Seconds(), RefreshEveryS: e.cfg.refreshEvery.Seconds(),
-		QueriesOK: e.load.ok.Load(), QueriesFailed: e.load.failed.Load(),
+		QueriesOK: e.load.OK(), QueriesFailed: e.load.Failed(),
 		StoreCalls: e.store.Calls(), Refreshes: st.Refreshes, RefreshErrors: st.RefreshErrors,
 		Rejections: st.Rejections, Fallbacks: st.Fallbacks, AllRejected: st.AllRejected,
 		Evictions: st.Evictions, Connects: st.Connects, ConnectErrors: st.ConnectErrors,
-		LatencyP50Ms: ms(lat.p50), LatencyP99Ms: ms(lat.p99), LatencyMaxMs: ms(lat.max),
+		LatencyP50Ms: ms(lat.P50), LatencyP99Ms: ms(lat.P99), LatencyMaxMs: ms(lat.Max),
 		LongestWaitMs: ms(wait),
-		QueryErrors:   e.load.errs.lines(), RotationErrs: e.rerrs.lines(),
+		QueryErrors:   e.qerrs.Lines(), RotationErrs: e.rerrs.Lines(),
 	}
 	r.QueriesPerS = float64(r.QueriesOK+r.QueriesFailed) / elapsed.Seconds()
 	r.StoreCallsPerRotation = perRotation(float64(r.StoreCalls), done)

@@ -117,7 +117,7 @@ type rotationStats struct {
 // ctx ends. Failures are counted and logged, and the next rotation still
 // runs.
 func rotateLoop(ctx context.Context, r rotator, n int, every time.Duration,
-	st *rotationStats, errs *errorLog,
+	st *rotationStats, errs *simkit.ErrorLog,
 ) {
 	start := time.Now()
 	for i := 1; i <= n; i++ {
@@ -126,7 +126,7 @@ func rotateLoop(ctx context.Context, r rotator, n int, every time.Duration,
 		}
 		if err := r.rotate(ctx); err != nil {
 			st.failed.Add(1)
-			errs.add(fmt.Errorf("rotation %d: %w", i, err))
+			errs.Add(fmt.Errorf("rotation %d: %w", i, err))
 			continue
 		}
 		st.done.Add(1)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // fakeDB records password changes, or refuses them with err. With a
@@ -101,12 +102,12 @@ func TestRotateLoopCountsFailures(t *testing.T) {
 	st := newSecretStore(0, nil, alice, bob)
 	r := newRotator(config{}, &fakeDB{err: errors.New("refused")}, st, st.Current(), nil)
 	var stats rotationStats
-	errs := newErrorLog("rotation failed", &discard{}, 5)
+	errs := simkit.NewErrorLog("rotation failed", &discard{}, 5, &secrets)
 	rotateLoop(context.Background(), r, 3, 1, &stats, errs)
 	if stats.done.Load() != 0 || stats.failed.Load() != 3 {
 		t.Errorf("done %d, failed %d; want 0, 3", stats.done.Load(), stats.failed.Load())
 	}
-	if got := errs.lines(); len(got) != 3 {
+	if got := errs.Lines(); len(got) != 3 {
 		t.Errorf("error lines = %q, want one per rotation", got)
 	}
 }

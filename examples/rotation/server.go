@@ -11,11 +11,8 @@ import (
 
 	"github.com/gopqr/gopqr"
 	"github.com/gopqr/gopqr/internal/pgtest"
+	"github.com/gopqr/gopqr/internal/simkit"
 )
-
-// minServerConns is the smallest max_connections given to a throwaway
-// cluster.
-const minServerConns = 200
 
 // server is the PostgreSQL server of a run and an admin pool on it.
 type server struct {
@@ -30,15 +27,10 @@ func openServer(ctx context.Context, cfg config, log io.Writer) (*server, error)
 	if cfg.adminDSN != "" {
 		return dialServer(ctx, cfg.adminDSN)
 	}
-	opts := pgtest.Options{MaxConnections: max(minServerConns, 2*cfg.workers+20)}
-	if cfg.verbose {
-		opts.Log = log
-	}
-	c, err := pgtest.Start(ctx, opts)
+	c, err := simkit.StartCluster(ctx, cfg.workers, cfg.verbose, log)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "started a throwaway PostgreSQL cluster on %s:%d\n", c.Host(), c.Port())
 	return &server{dsn: c.DSN(), admin: c.Admin(), cluster: c}, nil
 }
 

@@ -1,4 +1,4 @@
-package main
+package simkit
 
 import (
 	"fmt"
@@ -7,13 +7,14 @@ import (
 	"sync"
 )
 
-// errorLog prints the first few distinct errors as they happen and keeps
-// them, with how often each occurred, for the report. Passwords are
-// blanked out of every message.
-type errorLog struct {
-	label string
-	out   io.Writer
-	limit int
+// ErrorLog prints the first few distinct errors as they happen and keeps
+// them, with how often each occurred, for a report. The passwords its
+// Secrets remember are blanked out of every message.
+type ErrorLog struct {
+	label   string
+	out     io.Writer
+	limit   int
+	secrets *Secrets
 
 	mu     sync.Mutex // guards the fields below
 	counts map[string]int
@@ -21,13 +22,15 @@ type errorLog struct {
 	others int // errors not kept once limit distinct ones were
 }
 
-func newErrorLog(label string, out io.Writer, limit int) *errorLog {
-	return &errorLog{label: label, out: out, limit: limit, counts: map[string]int{}}
+// NewErrorLog returns a log that prints "label: message" to out for the
+// first limit distinct errors, redacted with secrets.
+func NewErrorLog(label string, out io.Writer, limit int, secrets *Secrets) *ErrorLog {
+	return &ErrorLog{label: label, out: out, limit: limit, secrets: secrets, counts: map[string]int{}}
 }
 
-// add records err, printing it if it is one of the first distinct ones.
-func (l *errorLog) add(err error) {
-	msg := secrets.Redact(err.Error())
+// Add records err, printing it if it is one of the first distinct ones.
+func (l *ErrorLog) Add(err error) {
+	msg := l.secrets.Redact(err.Error())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.counts[msg]; ok {
@@ -43,8 +46,8 @@ func (l *errorLog) add(err error) {
 	fmt.Fprintf(l.out, "%s: %s\n", l.label, msg)
 }
 
-// lines returns the kept errors with their counts, in order of appearance.
-func (l *errorLog) lines() []string {
+// Lines returns the kept errors with their counts, in order of appearance.
+func (l *ErrorLog) Lines() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make([]string, 0, len(l.order)+1)

@@ -1,4 +1,4 @@
-package main
+package simkit
 
 import (
 	"math"
@@ -6,28 +6,28 @@ import (
 	"time"
 )
 
-// latencySummary describes a set of query latencies.
-type latencySummary struct {
-	count         int
-	p50, p99, max time.Duration
+// LatencySummary describes a set of query latencies.
+type LatencySummary struct {
+	Count         int
+	P50, P99, Max time.Duration
 }
 
-// summarize sorts samples in place and summarizes them.
-func summarize(samples []time.Duration) latencySummary {
+// Summarize sorts samples in place and summarizes them.
+func Summarize(samples []time.Duration) LatencySummary {
 	slices.Sort(samples)
-	s := latencySummary{count: len(samples)}
-	if s.count > 0 {
-		s.p50 = percentile(samples, 50)
-		s.p99 = percentile(samples, 99)
-		s.max = samples[s.count-1]
+	s := LatencySummary{Count: len(samples)}
+	if s.Count > 0 {
+		s.P50 = Percentile(samples, 50)
+		s.P99 = Percentile(samples, 99)
+		s.Max = samples[s.Count-1]
 	}
 	return s
 }
 
-// percentile returns the nearest-rank p-th percentile of sorted, an
+// Percentile returns the nearest-rank p-th percentile of sorted, an
 // ascending slice: the smallest sample that at least p percent of the
 // samples do not exceed. It returns 0 for no samples.
-func percentile(sorted []time.Duration, p float64) time.Duration {
+func Percentile(sorted []time.Duration, p float64) time.Duration {
 	n := len(sorted)
 	if n == 0 {
 		return 0

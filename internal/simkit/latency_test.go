@@ -1,4 +1,4 @@
-package main
+package simkit
 
 import (
 	"testing"
@@ -27,34 +27,25 @@ func TestPercentileNearestRank(t *testing.T) {
 		{"p50 of 5 is the middle", []time.Duration{1, 2, 3, 4, 5}, 50, 3},
 		{"p99 of 10 is the maximum", hundred[:10], 99, ms(10)},
 	} {
-		if got := percentile(tc.sorted, tc.p); got != tc.want {
-			t.Errorf("%s: percentile(p%v) = %v, want %v", tc.name, tc.p, got, tc.want)
+		if got := Percentile(tc.sorted, tc.p); got != tc.want {
+			t.Errorf("%s: Percentile(p%v) = %v, want %v", tc.name, tc.p, got, tc.want)
 		}
 	}
 }
 
 func TestSummarizeSortsAndSummarizes(t *testing.T) {
 	samples := []time.Duration{9, 1, 8, 2, 7, 3, 6, 4, 5, 10}
-	got := summarize(samples)
-	want := latencySummary{count: 10, p50: 5, p99: 10, max: 10}
+	got := Summarize(samples)
+	want := LatencySummary{Count: 10, P50: 5, P99: 10, Max: 10}
 	if got != want {
-		t.Errorf("summarize = %+v, want %+v", got, want)
+		t.Errorf("Summarize = %+v, want %+v", got, want)
 	}
 	for i := 1; i < len(samples); i++ {
 		if samples[i-1] > samples[i] {
 			t.Fatalf("samples not sorted in place: %v", samples)
 		}
 	}
-	if got := summarize(nil); got != (latencySummary{}) {
-		t.Errorf("summarize(nil) = %+v, want zero", got)
-	}
-}
-
-func TestPerRotation(t *testing.T) {
-	if got := perRotation(3, 2); got != 1.5 {
-		t.Errorf("perRotation(3, 2) = %v, want 1.5", got)
-	}
-	if got := perRotation(3, 0); got != 0 {
-		t.Errorf("perRotation(3, 0) = %v, want 0", got)
+	if got := Summarize(nil); got != (LatencySummary{}) {
+		t.Errorf("Summarize(nil) = %+v, want zero", got)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package simkit
 
 import (
 	"context"
@@ -9,11 +9,12 @@ import (
 	"time"
 )
 
-// loadGen runs the query load and records how each query went.
-type loadGen struct {
+// Load runs a demo's query load, back to back from many goroutines, and
+// records how each query went.
+type Load struct {
 	db      *sql.DB
 	timeout time.Duration
-	errs    *errorLog
+	errs    *ErrorLog
 	ok      atomic.Int64
 	failed  atomic.Int64
 	workers []*workerLog
@@ -25,18 +26,26 @@ type workerLog struct {
 	maxWait   time.Duration   // longest wait for a connection
 }
 
-func newLoadGen(db *sql.DB, timeout time.Duration, workers int, errs *errorLog) *loadGen {
-	g := &loadGen{db: db, timeout: timeout, errs: errs}
+// NewLoad returns a load of workers goroutines on db, each query bounded
+// by timeout; failed queries go to errs.
+func NewLoad(db *sql.DB, timeout time.Duration, workers int, errs *ErrorLog) *Load {
+	g := &Load{db: db, timeout: timeout, errs: errs}
 	for range workers {
 		g.workers = append(g.workers, &workerLog{})
 	}
 	return g
 }
 
-// run starts the workers and returns once stop has ended and every worker
+// OK returns how many queries have succeeded so far.
+func (g *Load) OK() int64 { return g.ok.Load() }
+
+// Failed returns how many queries have failed so far.
+func (g *Load) Failed() int64 { return g.failed.Load() }
+
+// Run starts the workers and returns once stop has ended and every worker
 // has finished its last query. Queries run under hard: its end (an
 // interrupt) cancels them, while the end of stop only stops new ones.
-func (g *loadGen) run(stop, hard context.Context) {
+func (g *Load) Run(stop, hard context.Context) {
 	var wg sync.WaitGroup
 	for i, w := range g.workers {
 		wg.Go(func() { g.work(stop, hard, w, i) })
@@ -46,7 +55,7 @@ func (g *loadGen) run(stop, hard context.Context) {
 
 // work runs queries back to back until stop ends. A query cut short by the
 // end of hard counts neither as ok nor as failed.
-func (g *loadGen) work(stop, hard context.Context, w *workerLog, id int) {
+func (g *Load) work(stop, hard context.Context, w *workerLog, id int) {
 	for n := id; stop.Err() == nil; n++ {
 		lat, wait, err := g.query(hard, n)
 		if hard.Err() != nil {
@@ -56,7 +65,7 @@ func (g *loadGen) work(stop, hard context.Context, w *workerLog, id int) {
 		w.maxWait = max(w.maxWait, wait)
 		if err != nil {
 			g.failed.Add(1)
-			g.errs.add(err)
+			g.errs.Add(err)
 			continue
 		}
 		g.ok.Add(1)
@@ -65,7 +74,7 @@ func (g *loadGen) work(stop, hard context.Context, w *workerLog, id int) {
 
 // query takes a connection from the pool, timing the wait, and runs one
 // small query on it. It returns the query's latency, wait included.
-func (g *loadGen) query(ctx context.Context, n int) (lat, wait time.Duration, err error) {
+func (g *Load) query(ctx context.Context, n int) (lat, wait time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	start := time.Now()
@@ -100,12 +109,12 @@ func check(ctx context.Context, conn *sql.Conn, n int) error {
 	return nil
 }
 
-// summary merges what the workers measured. Call it after run.
-func (g *loadGen) summary() (lat latencySummary, longestWait time.Duration) {
+// Summary merges what the workers measured. Call it after Run.
+func (g *Load) Summary() (lat LatencySummary, longestWait time.Duration) {
 	var all []time.Duration
 	for _, w := range g.workers {
 		all = append(all, w.latencies...)
 		longestWait = max(longestWait, w.maxWait)
 	}
-	return summarize(all), longestWait
+	return Summarize(all), longestWait
 }

@@ -1,4 +1,4 @@
-package main
+package simkit
 
 import (
 	"crypto/rand"
@@ -6,27 +6,27 @@ import (
 	"math/big"
 
 	"github.com/gopqr/gopqr"
-	"github.com/gopqr/gopqr/internal/simkit"
 )
 
-// awkward holds characters that break naive DSN building or SQL quoting,
+// Awkward holds characters that break naive DSN building or SQL quoting,
 // and a few that are not ASCII (all stable under SASLprep, which SCRAM
-// applies). Every password holds each of them.
-const awkward = `@:/?#%&'"\ ` + "éßж密€"
+// applies). Every password NewPassword makes holds each of them.
+const Awkward = `@:/?#%&'"\ ` + "éßж密€"
 
 // plain are the other characters a password is drawn from.
 const plain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
-// extraRunes is how many random characters are added to the awkward ones.
-const extraRunes = 16
+// ExtraRunes is how many random characters NewPassword adds to the awkward
+// ones.
+const ExtraRunes = 16
 
-// newPassword returns a random password holding every awkward character
-// among extraRunes random ones, in random order. It remembers the password
-// so that printed texts can be checked for it.
-func newPassword() (string, error) {
-	runes := []rune(awkward)
-	pool := []rune(plain + awkward)
-	for range extraRunes {
+// NewPassword returns a random password holding every Awkward character
+// among ExtraRunes random ones, in random order, and remembers it so that
+// printed texts can be redacted.
+func (s *Secrets) NewPassword() (string, error) {
+	runes := []rune(Awkward)
+	pool := []rune(plain + Awkward)
+	for range ExtraRunes {
 		i, err := randIndex(len(pool))
 		if err != nil {
 			return "", err
@@ -37,18 +37,8 @@ func newPassword() (string, error) {
 		return "", err
 	}
 	pw := string(runes)
-	secrets.Add(pw)
+	s.Add(pw)
 	return pw, nil
-}
-
-// withNewPassword returns p with a fresh random password.
-func withNewPassword(p gopqr.Pair) (gopqr.Pair, error) {
-	pw, err := newPassword()
-	if err != nil {
-		return p, err
-	}
-	p.Password = pw
-	return p, nil
 }
 
 // shuffle puts r in random order (Fisher-Yates).
@@ -72,5 +62,12 @@ func randIndex(n int) (int, error) {
 	return int(v.Int64()), nil
 }
 
-// secrets holds every password this program made or was given.
-var secrets simkit.Secrets
+// WithNewPassword returns p with a fresh password from NewPassword.
+func (s *Secrets) WithNewPassword(p gopqr.Pair) (gopqr.Pair, error) {
+	pw, err := s.NewPassword()
+	if err != nil {
+		return p, err
+	}
+	p.Password = pw
+	return p, nil
+}

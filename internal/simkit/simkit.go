@@ -1,7 +1,9 @@
-// Package simkit holds the pieces that the rotation demo, the benchmark and
-// the fleet simulation share: a record of the passwords a program made, so
-// that nothing it prints shows one, random role-name suffixes, and a sleep
-// that ends with its context.
+// Package simkit holds the pieces that the demos (examples/rotation and
+// examples/sources), the benchmark and the fleet simulation share: a record
+// of the passwords a program made, so that nothing it prints shows one,
+// awkward random passwords, random role-name suffixes, a sleep that ends
+// with its context, the throwaway cluster of a demo, its query load, and
+// the log of the errors it meets.
 package simkit
 
 import (
