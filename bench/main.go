@@ -23,10 +23,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
 // settings are the knobs of one run; -quick picks smaller ones.
@@ -95,20 +94,7 @@ type options struct {
 	verbose  bool
 }
 
-func main() {
-	opts, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, opts, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { simkit.Main("bench", parseFlags, run) }
 
 // parseFlags reads the command line.
 func parseFlags(args []string, errOut io.Writer) (options, error) {

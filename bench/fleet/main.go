@@ -33,36 +33,18 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"sync"
-	"syscall"
+
+	"github.com/gopqr/gopqr/internal/simkit"
 )
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fleet:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop) // a second signal kills
-	code := run(ctx, cfg, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { simkit.Main("fleet", parseFlags, run) }
 
 // run simulates the fleet, prints the report and returns the exit status:
 // 1 if the simulation could not run, or with -strict if a goal was missed.
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
-	log := &lockedWriter{w: stderr}
+	log := &simkit.LockedWriter{W: stderr}
 	res, err := simulate(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintln(log, "fleet:", secrets.Redact(err.Error()))
@@ -79,17 +61,4 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// lockedWriter serialises the writes of several goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-// Write writes p to the underlying writer, one call at a time.
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -26,7 +26,7 @@ const (
 // run performs one experiment on a fresh or given server and returns the
 // exit status: 0 if every query and every rotation succeeded, 1 otherwise.
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
-	log := &lockedWriter{w: stderr}
+	log := &simkit.LockedWriter{W: stderr}
 	srv, err := openServer(ctx, cfg, log)
 	if err != nil {
 		return fail(log, err)
@@ -211,19 +211,6 @@ func (e *experiment) printProgress(now time.Time, rate float64) {
 		now.Sub(e.start).Seconds(), rate, e.load.Failed(),
 		e.rots.done.Load(), e.cfg.rotations, e.store.Calls(),
 		st.Rejections, st.Fallbacks, st.Evictions)
-}
-
-// lockedWriter serialises the writes of several goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-// Write writes p to the underlying writer, one call at a time.
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // Interface check: the server sets passwords for the rotations.
