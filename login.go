@@ -1,6 +1,7 @@
 package gopqr
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,4 +121,105 @@ func (w *window) open(c *Connector) {
 		Kind: EventAllRejected, Time: opened,
 		Generation: set.gen, Logins: len(set.logins),
 	})
+}
+
+// apply validates a refresher result and publishes it.
+func (c *Connector) apply(pairs []Pair) (changed bool, err error) {
+	if err := checkPairs(pairs); err != nil {
+		return false, errors.Join(ErrBadRefresh, err)
+	}
+	return c.publish(pairs, true), nil
+}
+
+// publish installs pairs as the new list unless it equals the current one,
+// keeping the records of unchanged logins and retiring the others.
+// With announce it reports the refresh before the logins it retires.
+func (c *Connector) publish(pairs []Pair, announce bool) bool {
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	old := c.state.Load()
+	byKey := make(map[string]*login, len(old.logins))
+	for _, l := range old.logins {
+		byKey[l.key()] = l
+	}
+	next := &loginSet{gen: old.gen + 1}
+	seen := make(map[string]bool, len(pairs))
+	for _, p := range pairs {
+		if seen[p.key()] {
+			continue
+		}
+		seen[p.key()] = true
+		l := byKey[p.key()]
+		if l == nil {
+			l = &login{Pair: p}
+		}
+		next.logins = append(next.logins, l)
+	}
+	if sameLogins(old.logins, next.logins) {
+		return false
+	}
+	c.state.Store(next)
+	if announce {
+		c.ev.emit(Event{
+			Kind: EventRefreshed, Time: c.cfg.clock.Now(),
+			Generation: next.gen, Logins: len(next.logins),
+		})
+	}
+	c.retire(old.logins, seen, next.gen)
+	if announce {
+		c.verify()
+	}
+	return true
+}
+
+func (c *Connector) retire(old []*login, kept map[string]bool, gen uint64) {
+	users := map[string]bool{}
+	if c.cfg.keepSessions {
+		for _, l := range c.state.Load().logins {
+			users[l.Username] = true
+		}
+	}
+	for _, l := range old {
+		if kept[l.key()] || users[l.Username] {
+			continue
+		}
+		l.retired.Store(true)
+		c.ev.emit(Event{
+			Kind: EventLoginRetired, Time: c.cfg.clock.Now(),
+			Username: l.Username, Generation: gen,
+		})
+	}
+}
+
+// verify tries, in the background, a list that arrived while every login
+// was rejected and no connect is waiting to try it. Connections are kept
+// past their login and lifetime during such an episode, and only a
+// successful connect ends it: without this, a pool whose callers had given
+// up would keep using a retired login.
+func (c *Connector) verify() {
+	if !c.window.keep.Load() || c.closed.Load() || c.waiting.Load() > 0 {
+		return
+	}
+	if !c.verifying.CompareAndSwap(false, true) {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer c.verifying.Store(false)
+		cn, err := c.Connect(c.bgCtx)
+		if err == nil {
+			_ = cn.Close()
+		}
+	}()
+}
+
+// secrets lists the passwords of the current logins, for redaction.
+func (c *Connector) secrets() []string {
+	set := c.state.Load()
+	out := make([]string, 0, len(set.logins))
+	for _, l := range set.logins {
+		out = append(out, l.Password)
+	}
+	return out
 }
