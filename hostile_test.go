@@ -30,7 +30,9 @@ type panicOnceExpirer struct {
 	panicked atomic.Bool
 }
 
-func (p *panicOnceExpirer) Refresh(ctx context.Context) ([]Pair, error) { return p.store.Fetch(ctx) }
+func (p *panicOnceExpirer) Refresh(ctx context.Context) ([]Pair, error) {
+	return p.store.Fetch(ctx)
+}
 
 func (p *panicOnceExpirer) Expiry(Pair) time.Time {
 	if p.srv.opened.Load() == 1 && p.panicked.CompareAndSwap(false, true) {
@@ -158,8 +160,11 @@ func TestSchedulerPanicIsNoSchedule(t *testing.T) {
 
 type panicScheduler struct{ store *fakeStore }
 
-func (p *panicScheduler) Refresh(ctx context.Context) ([]Pair, error) { return p.store.Fetch(ctx) }
-func (p *panicScheduler) NextRefresh() time.Time                      { panic("scheduler exploded") }
+func (p *panicScheduler) Refresh(ctx context.Context) ([]Pair, error) {
+	return p.store.Fetch(ctx)
+}
+
+func (p *panicScheduler) NextRefresh() time.Time { panic("scheduler exploded") }
 
 // nilBackend violates the contract by returning neither a connection nor
 // an error.
@@ -244,7 +249,10 @@ func TestCloseWithScheduledRefreshAndRacingConnects(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	for range 20 {
 		srv := newFakeServer(alice1, bob1)
-		src := &schedSource{store: &fakeStore{}, ends: map[string]time.Time{"alice": time.Now().Add(time.Hour)}}
+		src := &schedSource{
+			store: &fakeStore{},
+			ends:  map[string]time.Time{"alice": time.Now().Add(time.Hour)},
+		}
 		src.store.publish(alice1, bob1)
 		src.set(time.Now().Add(time.Hour))
 		c, err := NewConnector("", withBackend(srv), WithPairs(bob1, alice1), WithSource(src),
@@ -298,7 +306,8 @@ func TestOddSchedulerTimesAndNilSlog(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	defer goleak.VerifyNone(t, ignore)
 	src := &oddScheduler{store: &fakeStore{}, times: []time.Time{
-		time.Unix(1<<62, 0), {}, time.Unix(-1<<62, 0), time.Now(), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(1<<62, 0), {}, time.Unix(-1<<62, 0), time.Now(),
+		time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
 	}}
 	src.store.publish(alice1)
 	c, err := NewConnector("", withBackend(newFakeServer(alice1)), WithSource(src), WithSlog(nil))

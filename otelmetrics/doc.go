@@ -35,9 +35,11 @@
 // built):
 //
 //	gopqr.connects               {connection}  connections opened
-//	gopqr.connect.errors         {error}       connects that failed for another reason than a credential rejection
+//	gopqr.connect.errors         {error}       connects that failed for another reason than a
+//	                                           credential rejection
 //	gopqr.login.rejections       {rejection}   logins the server rejected (SQLSTATE 28P01 or 28000)
-//	gopqr.fallbacks              {connection}  connections opened with a later login after a rejection
+//	gopqr.fallbacks              {connection}  connections opened with a later login after a
+//	                                           rejection
 //	gopqr.all_rejected.episodes  {episode}     episodes in which every login was rejected
 //	gopqr.refreshes              {refresh}     refresher calls that succeeded (changed list or not)
 //	gopqr.refresh.errors         {error}       refresher calls that failed, timed out or panicked
@@ -45,12 +47,17 @@
 //
 // The others:
 //
-//	gopqr.generation             {generation}  Int64ObservableGauge: generation of the login list (1 for the first; 0 before any)
-//	gopqr.login.count            {login}       Int64ObservableUpDownCounter: logins in the current list
-//	gopqr.all_rejected.active    {episode}     Int64ObservableGauge: 1 while every login is rejected, else 0
-//	gopqr.all_rejected.duration  s             Float64ObservableGauge: time since that episode began, 0 outside one
-//	gopqr.login.info             {login}       Int64ObservableGauge: 1 per current login, only with WithLoginInfo,
-//	                                           with gopqr.login.username and gopqr.login.position (0 is tried first)
+//	gopqr.generation             {generation}  Int64ObservableGauge: generation of the login list
+//	                                           (1 for the first; 0 before any)
+//	gopqr.login.count            {login}       Int64ObservableUpDownCounter: logins in the
+//	                                           current list
+//	gopqr.all_rejected.active    {episode}     Int64ObservableGauge: 1 while every login is
+//	                                           rejected, else 0
+//	gopqr.all_rejected.duration  s             Float64ObservableGauge: time since that episode
+//	                                           began, 0 outside one
+//	gopqr.login.info             {login}       Int64ObservableGauge: 1 per current login, only
+//	                                           with WithLoginInfo, with gopqr.login.username
+//	                                           and gopqr.login.position (0 is tried first)
 //
 // Every measurement carries the attributes given with [WithAttributes].
 // Units in braces are annotations, which the OpenTelemetry Prometheus

@@ -88,7 +88,8 @@ type instruments struct {
 	generation, allRejected                        metric.Int64ObservableGauge
 	logins                                         metric.Int64ObservableUpDownCounter
 	duration                                       metric.Float64ObservableGauge
-	login                                          metric.Int64ObservableGauge // nil without WithLoginInfo
+	// login is nil without WithLoginInfo.
+	login metric.Int64ObservableGauge
 }
 
 // Register creates gopqr's asynchronous instruments on meter and one
@@ -197,30 +198,39 @@ func newInstruments(m metric.Meter, loginInfo bool) (*instruments, []metric.Obse
 	}
 	ins.connects = counter(nameConnects, "{connection}", "Connections opened.")
 	ins.connectErrors = counter(nameConnectErrors, "{error}",
-		"Connects that failed for a reason other than a credential rejection (refused, timed out, too many connections).")
-	ins.rejections = counter(nameLoginRejections, "{rejection}", "Logins the server rejected with SQLSTATE 28P01 or 28000.")
+		"Connects that failed for a reason other than a credential rejection "+
+			"(refused, timed out, too many connections).")
+	ins.rejections = counter(nameLoginRejections, "{rejection}",
+		"Logins the server rejected with SQLSTATE 28P01 or 28000.")
 	ins.fallbacks = counter(nameFallbacks, "{connection}",
 		"Connections opened with a later login after an earlier one was rejected.")
-	ins.episodes = counter(nameAllRejectedEpisodes, "{episode}", "Episodes in which every login was rejected.")
-	ins.refreshes = counter(nameRefreshes, "{refresh}", "Refresher calls that succeeded, whether or not the logins changed.")
-	ins.refreshErrors = counter(nameRefreshErrors, "{error}", "Refresher calls that failed, timed out or panicked.")
+	ins.episodes = counter(nameAllRejectedEpisodes, "{episode}",
+		"Episodes in which every login was rejected.")
+	ins.refreshes = counter(nameRefreshes, "{refresh}",
+		"Refresher calls that succeeded, whether or not the logins changed.")
+	ins.refreshErrors = counter(nameRefreshErrors, "{error}",
+		"Refresher calls that failed, timed out or panicked.")
 	ins.evictions = counter(nameEvictions, "{connection}",
 		"Connections the pool discarded because their login was retired or their lifetime ended.")
 	ins.generation = gauge(nameGeneration, "{generation}",
-		"Generation of the current login list: 1 for the first, one more for each refresh that brought a different list; 0 before the first list.")
+		"Generation of the current login list: 1 for the first, one more for each refresh "+
+			"that brought a different list; 0 before the first list.")
 	logins, err := m.Int64ObservableUpDownCounter(nameLoginCount,
 		metric.WithUnit("{login}"), metric.WithDescription("Number of logins in the current list."))
 	errs = append(errs, err)
 	list = append(list, logins)
 	ins.logins = logins
-	ins.allRejected = gauge(nameAllRejected, "{episode}", "1 while every login is rejected (new connections wait for a refresh), else 0.")
+	ins.allRejected = gauge(nameAllRejected, "{episode}",
+		"1 while every login is rejected (new connections wait for a refresh), else 0.")
 	duration, err := m.Float64ObservableGauge(nameAllRejectedDuration, metric.WithUnit("s"),
-		metric.WithDescription("Time since every login was rejected, in the current episode; 0 while some login works."))
+		metric.WithDescription("Time since every login was rejected, in the current episode; "+
+			"0 while some login works."))
 	errs = append(errs, err)
 	list = append(list, duration)
 	ins.duration = duration
 	if loginInfo {
-		ins.login = gauge(nameLoginInfo, "{login}", "1 for each login of the current list; position 0 is tried first.")
+		ins.login = gauge(nameLoginInfo, "{login}",
+			"1 for each login of the current list; position 0 is tried first.")
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, fmt.Errorf("otelmetrics: create instruments: %w", err)

@@ -14,62 +14,12 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/statstest"
 	"github.com/gopqr/gopqr/otelmetrics"
 )
 
-// stub is a StatsSource that returns what the test set and counts calls.
-type stub struct {
-	mu    sync.Mutex
-	s     gopqr.Stats
-	calls int
-	panic bool
-}
-
-func (st *stub) Stats() gopqr.Stats {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.calls++
-	if st.panic {
-		panic("boom")
-	}
-	s := st.s
-	s.CurrentLogins = append([]string(nil), st.s.CurrentLogins...)
-	return s
-}
-
-func (st *stub) set(f func(*gopqr.Stats)) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	f(&st.s)
-}
-
-func (st *stub) callCount() int {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.calls
-}
-
-var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-
-// sample has a distinct value in every counter, so a swapped field shows.
-func sample() gopqr.Stats {
-	return gopqr.Stats{
-		Connects:      11,
-		ConnectErrors: 2,
-		Rejections:    3,
-		Fallbacks:     4,
-		AllRejected:   5,
-		Refreshes:     6,
-		RefreshErrors: 7,
-		Evictions:     8,
-		Generation:    9,
-		Logins:        2,
-		CurrentLogins: []string{"app_odd", "app_even"},
-	}
-}
-
 // provider returns a meter provider whose metrics r collects on demand.
-func provider(t *testing.T) (*sdkmetric.MeterProvider, *sdkmetric.ManualReader) {
+func provider(t testing.TB) (*sdkmetric.MeterProvider, *sdkmetric.ManualReader) {
 	t.Helper()
 	r := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
@@ -82,7 +32,7 @@ func provider(t *testing.T) (*sdkmetric.MeterProvider, *sdkmetric.ManualReader) 
 }
 
 // collect runs one collection and returns the metrics by name.
-func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Metrics {
+func collect(t testing.TB, r *sdkmetric.ManualReader) map[string]metricdata.Metrics {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := r.Collect(context.Background(), &rm); err != nil {
@@ -100,7 +50,10 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Metr
 	return out
 }
 
-func register(t *testing.T, mp *sdkmetric.MeterProvider, src otelmetrics.StatsSource, opts ...otelmetrics.Option) {
+func register(
+	t testing.TB, mp *sdkmetric.MeterProvider, src otelmetrics.StatsSource,
+	opts ...otelmetrics.Option,
+) {
 	t.Helper()
 	reg, err := otelmetrics.Register(mp.Meter("github.com/gopqr/gopqr"), src, opts...)
 	if err != nil {
@@ -129,32 +82,54 @@ func gauge(name, unit, desc string, v int64, attrs attribute.Set) metricdata.Met
 // Every field of Stats appears under its own name, instrument kind, unit,
 // description and value, with the configured attributes.
 func TestCollectEveryField(t *testing.T) {
-	s := sample()
-	s.WaitingSince = epoch
-	now := epoch.Add(90*time.Second + 500*time.Millisecond)
+	s := statstest.Sample()
+	s.WaitingSince = statstest.Epoch
+	now := statstest.Epoch.Add(90*time.Second + 500*time.Millisecond)
 	mp, r := provider(t)
 	pool := attribute.String("db.client.connection.pool.name", "orders")
-	register(t, mp, &stub{s: s}, otelmetrics.WithAttributes(pool),
+	register(t, mp, statstest.NewStub(s), otelmetrics.WithAttributes(pool),
 		otelmetrics.WithNow(func() time.Time { return now }))
 	attrs := attribute.NewSet(pool)
 	want := []metricdata.Metrics{
 		counter("gopqr.connects", "{connection}", "Connections opened.", 11, attrs),
-		counter("gopqr.connect.errors", "{error}", "Connects that failed for a reason other than a credential rejection (refused, timed out, too many connections).", 2, attrs),
-		counter("gopqr.login.rejections", "{rejection}", "Logins the server rejected with SQLSTATE 28P01 or 28000.", 3, attrs),
-		counter("gopqr.fallbacks", "{connection}", "Connections opened with a later login after an earlier one was rejected.", 4, attrs),
-		counter("gopqr.all_rejected.episodes", "{episode}", "Episodes in which every login was rejected.", 5, attrs),
-		counter("gopqr.refreshes", "{refresh}", "Refresher calls that succeeded, whether or not the logins changed.", 6, attrs),
-		counter("gopqr.refresh.errors", "{error}", "Refresher calls that failed, timed out or panicked.", 7, attrs),
-		counter("gopqr.evictions", "{connection}", "Connections the pool discarded because their login was retired or their lifetime ended.", 8, attrs),
-		gauge("gopqr.generation", "{generation}", "Generation of the current login list: 1 for the first, one more for each refresh that brought a different list; 0 before the first list.", 9, attrs),
-		{Name: "gopqr.login.count", Unit: "{login}", Description: "Number of logins in the current list.", Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality, IsMonotonic: false,
-			DataPoints: []metricdata.DataPoint[int64]{{Attributes: attrs, Value: 2}},
-		}},
-		gauge("gopqr.all_rejected.active", "{episode}", "1 while every login is rejected (new connections wait for a refresh), else 0.", 1, attrs),
-		{Name: "gopqr.all_rejected.duration", Unit: "s", Description: "Time since every login was rejected, in the current episode; 0 while some login works.", Data: metricdata.Gauge[float64]{
-			DataPoints: []metricdata.DataPoint[float64]{{Attributes: attrs, Value: 90.5}},
-		}},
+		counter("gopqr.connect.errors", "{error}",
+			"Connects that failed for a reason other than a credential rejection "+
+				"(refused, timed out, too many connections).", 2, attrs),
+		counter("gopqr.login.rejections", "{rejection}",
+			"Logins the server rejected with SQLSTATE 28P01 or 28000.", 3, attrs),
+		counter("gopqr.fallbacks", "{connection}",
+			"Connections opened with a later login after an earlier one was rejected.", 4, attrs),
+		counter("gopqr.all_rejected.episodes", "{episode}",
+			"Episodes in which every login was rejected.", 5, attrs),
+		counter("gopqr.refreshes", "{refresh}",
+			"Refresher calls that succeeded, whether or not the logins changed.", 6, attrs),
+		counter("gopqr.refresh.errors", "{error}",
+			"Refresher calls that failed, timed out or panicked.", 7, attrs),
+		counter("gopqr.evictions", "{connection}",
+			"Connections the pool discarded because their login was retired or their "+
+				"lifetime ended.", 8, attrs),
+		gauge("gopqr.generation", "{generation}",
+			"Generation of the current login list: 1 for the first, one more for each refresh "+
+				"that brought a different list; 0 before the first list.", 9, attrs),
+		{
+			Name: "gopqr.login.count", Unit: "{login}",
+			Description: "Number of logins in the current list.",
+			Data: metricdata.Sum[int64]{
+				Temporality: metricdata.CumulativeTemporality, IsMonotonic: false,
+				DataPoints: []metricdata.DataPoint[int64]{{Attributes: attrs, Value: 2}},
+			},
+		},
+		gauge("gopqr.all_rejected.active", "{episode}",
+			"1 while every login is rejected (new connections wait for a refresh), else 0.",
+			1, attrs),
+		{
+			Name: "gopqr.all_rejected.duration", Unit: "s",
+			Description: "Time since every login was rejected, in the current episode; " +
+				"0 while some login works.",
+			Data: metricdata.Gauge[float64]{
+				DataPoints: []metricdata.DataPoint[float64]{{Attributes: attrs, Value: 90.5}},
+			},
+		},
 	}
 	got := collect(t, r)
 	if len(got) != len(want) {
@@ -166,7 +141,7 @@ func TestCollectEveryField(t *testing.T) {
 }
 
 // value returns the single int64 data point of a sum or gauge.
-func value(t *testing.T, m metricdata.Metrics) int64 {
+func value(t testing.TB, m metricdata.Metrics) int64 {
 	t.Helper()
 	switch d := m.Data.(type) {
 	case metricdata.Sum[int64]:
@@ -182,7 +157,7 @@ func value(t *testing.T, m metricdata.Metrics) int64 {
 	return 0
 }
 
-func duration(t *testing.T, m metricdata.Metrics) float64 {
+func duration(t testing.TB, m metricdata.Metrics) float64 {
 	t.Helper()
 	d, ok := m.Data.(metricdata.Gauge[float64])
 	if !ok || len(d.DataPoints) != 1 {
@@ -194,41 +169,43 @@ func duration(t *testing.T, m metricdata.Metrics) float64 {
 // While some login works the waiting gauges are 0; the duration never
 // goes negative when the clock reads earlier than the episode's start.
 func TestWaitingGauges(t *testing.T) {
-	st := &stub{s: sample()}
-	now := epoch
+	st := statstest.NewStub(statstest.Sample())
+	now := statstest.Epoch
 	mp, r := provider(t)
 	register(t, mp, st, otelmetrics.WithNow(func() time.Time { return now }))
 	check := func(active int64, secs float64) {
 		t.Helper()
 		got := collect(t, r)
-		if a, d := value(t, got["gopqr.all_rejected.active"]), duration(t, got["gopqr.all_rejected.duration"]); a != active || d != secs {
+		a := value(t, got["gopqr.all_rejected.active"])
+		d := duration(t, got["gopqr.all_rejected.duration"])
+		if a != active || d != secs {
 			t.Errorf("active %d, duration %v; want %d, %v", a, d, active, secs)
 		}
 	}
 	check(0, 0)
-	st.set(func(s *gopqr.Stats) { s.WaitingSince = epoch.Add(time.Second) })
+	st.Set(func(s *gopqr.Stats) { s.WaitingSince = statstest.Epoch.Add(time.Second) })
 	check(1, 0)
-	now = epoch.Add(3 * time.Second)
+	now = statstest.Epoch.Add(3 * time.Second)
 	check(1, 2)
-	st.set(func(s *gopqr.Stats) { s.WaitingSince = time.Time{} })
+	st.Set(func(s *gopqr.Stats) { s.WaitingSince = time.Time{} })
 	check(0, 0)
 }
 
 // Each collection calls Stats exactly once and shows its current values;
 // after Unregister, Stats is not called and nothing is reported.
 func TestReadsOncePerCollectionAndUnregister(t *testing.T) {
-	st := &stub{s: sample()}
+	st := statstest.NewStub(statstest.Sample())
 	mp, r := provider(t)
 	reg, err := otelmetrics.Register(mp.Meter("test"), st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 3; i++ {
-		st.set(func(s *gopqr.Stats) { s.Connects = uint64(100 * i) })
+		st.Set(func(s *gopqr.Stats) { s.Connects = uint64(100 * i) })
 		if v := value(t, collect(t, r)["gopqr.connects"]); v != int64(100*i) {
 			t.Errorf("collection %d: gopqr.connects = %d, want %d", i, v, 100*i)
 		}
-		if n := st.callCount(); n != i {
+		if n := st.Calls(); n != i {
 			t.Fatalf("after %d collections Stats was called %d times", i, n)
 		}
 	}
@@ -247,7 +224,7 @@ func TestReadsOncePerCollectionAndUnregister(t *testing.T) {
 			}
 		}
 	}
-	if n := st.callCount(); n != 3 {
+	if n := st.Calls(); n != 3 {
 		t.Errorf("Stats called %d times after Unregister", n-3)
 	}
 }
@@ -256,14 +233,14 @@ func TestReadsOncePerCollectionAndUnregister(t *testing.T) {
 // with its position, including a username listed twice (single user with
 // a pending password) and one that is not UTF-8.
 func TestLoginInfo(t *testing.T) {
-	st := &stub{s: sample()}
+	st := statstest.NewStub(statstest.Sample())
 	mp, r := provider(t)
 	register(t, mp, st)
 	if _, ok := collect(t, r)["gopqr.login.info"]; ok {
 		t.Error("login info without WithLoginInfo")
 	}
 
-	st.set(func(s *gopqr.Stats) { s.CurrentLogins, s.Logins = []string{"app", "app", "b\xffad"}, 3 })
+	st.Set(func(s *gopqr.Stats) { s.CurrentLogins, s.Logins = []string{"app", "app", "b\xffad"}, 3 })
 	mp, r = provider(t)
 	pool := attribute.String("db.client.connection.pool.name", "orders")
 	register(t, mp, st, otelmetrics.WithLoginInfo(), otelmetrics.WithAttributes(pool))
@@ -278,7 +255,8 @@ func TestLoginInfo(t *testing.T) {
 			point("app", 0), point("app", 1), point("b\uFFFDad", 2),
 		}},
 	}
-	metricdatatest.AssertEqual(t, want, collect(t, r)["gopqr.login.info"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, want, collect(t, r)["gopqr.login.info"],
+		metricdatatest.IgnoreTimestamp())
 }
 
 // Two connectors registered on one meter with different attributes each
@@ -286,8 +264,9 @@ func TestLoginInfo(t *testing.T) {
 func TestSeveralPools(t *testing.T) {
 	mp, r := provider(t)
 	a, b := attribute.String("pool", "a"), attribute.String("pool", "b")
-	register(t, mp, &stub{s: sample()}, otelmetrics.WithAttributes(a))
-	register(t, mp, &stub{s: gopqr.Stats{Connects: 1, Generation: 1, Logins: 1}}, otelmetrics.WithAttributes(b))
+	register(t, mp, statstest.NewStub(statstest.Sample()), otelmetrics.WithAttributes(a))
+	register(t, mp, statstest.NewStub(gopqr.Stats{Connects: 1, Generation: 1, Logins: 1}),
+		otelmetrics.WithAttributes(b))
 	want := metricdata.Metrics{
 		Name: "gopqr.connects", Unit: "{connection}", Description: "Connections opened.",
 		Data: metricdata.Sum[int64]{
@@ -298,7 +277,8 @@ func TestSeveralPools(t *testing.T) {
 			},
 		},
 	}
-	metricdatatest.AssertEqual(t, want, collect(t, r)["gopqr.connects"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, want, collect(t, r)["gopqr.connects"],
+		metricdatatest.IgnoreTimestamp())
 }
 
 // Bad arguments are errors, never panics.
@@ -306,14 +286,14 @@ func TestRegisterErrors(t *testing.T) {
 	mp, _ := provider(t)
 	meter := mp.Meter("test")
 	var nilConn *gopqr.Connector
-	var nilStub *stub
+	var nilStub *statstest.Stub
 	for _, tc := range []struct {
 		name  string
 		meter bool
 		src   otelmetrics.StatsSource
 		want  string
 	}{
-		{"nil meter", false, &stub{}, "otelmetrics: nil meter"},
+		{"nil meter", false, &statstest.Stub{}, "otelmetrics: nil meter"},
 		{"nil source", true, nil, "otelmetrics: nil stats source"},
 		{"nil connector", true, nilConn, "otelmetrics: nil stats source"},
 		{"nil pointer", true, nilStub, "otelmetrics: nil stats source"},
@@ -333,7 +313,7 @@ func TestRegisterErrors(t *testing.T) {
 		})
 	}
 	// A nil option is ignored.
-	reg, err := otelmetrics.Register(meter, &stub{}, nil)
+	reg, err := otelmetrics.Register(meter, &statstest.Stub{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +337,7 @@ func TestStatsPanic(t *testing.T) {
 	t.Cleanup(func() { otel.SetErrorHandler(prev) })
 
 	mp, r := provider(t)
-	register(t, mp, &stub{panic: true})
+	register(t, mp, statstest.NewPanickingStub())
 	other, err := mp.Meter("other").Int64Counter("other.count")
 	if err != nil {
 		t.Fatal(err)
@@ -388,7 +368,8 @@ func TestStatsPanic(t *testing.T) {
 
 // The no-op meter, which an application without an SDK has, is accepted.
 func TestNoopMeter(t *testing.T) {
-	reg, err := otelmetrics.Register(noop.NewMeterProvider().Meter("x"), &stub{}, otelmetrics.WithLoginInfo())
+	reg, err := otelmetrics.Register(noop.NewMeterProvider().Meter("x"), &statstest.Stub{},
+		otelmetrics.WithLoginInfo())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,8 @@ func TestDropRoleFallsBack(t *testing.T) {
 	ctx := context.Background()
 	first := loadtest.Login(t, c, "pgxdrop")
 	second := loadtest.Login(t, c, "pgxdrop")
-	conn, err := gopqr.NewConnector(c.DSN(), gopqr.WithBackend(pgxv5.New), gopqr.WithPairs(first, second))
+	conn, err := gopqr.NewConnector(c.DSN(), gopqr.WithBackend(pgxv5.New),
+		gopqr.WithPairs(first, second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,8 @@ func TestHBARejectIsARejection(t *testing.T) {
 	if err := admin.QueryRowContext(ctx, `SELECT current_setting('hba_file')`).Scan(&hba); err != nil {
 		t.Skipf("cannot find pg_hba.conf: %v", err)
 	}
-	if err := admin.QueryRowContext(ctx, `SELECT pg_read_file(current_setting('hba_file'))`).Scan(&orig); err != nil {
+	if err := admin.QueryRowContext(ctx,
+		`SELECT pg_read_file(current_setting('hba_file'))`).Scan(&orig); err != nil {
 		t.Skipf("cannot read pg_hba.conf: %v", err)
 	}
 	write := func(content string) {
@@ -182,7 +184,9 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	a := loadtest.Login(t, c, "pgxrestart")
 	b := loadtest.Login(t, c, "pgxrestart")
 	conn, err := gopqr.NewConnector(c.DSN(), gopqr.WithBackend(pgxv5.New), gopqr.WithPairs(a, b),
-		gopqr.WithRefresher(func(context.Context) ([]gopqr.Pair, error) { return []gopqr.Pair{a, b}, nil }),
+		gopqr.WithRefresher(func(context.Context) ([]gopqr.Pair, error) {
+			return []gopqr.Pair{a, b}, nil
+		}),
 		gopqr.WithMaxLifetime(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

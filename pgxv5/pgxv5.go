@@ -51,7 +51,8 @@ func New(dsn string) (gopqr.Backend, error) {
 		return nil, fmt.Errorf("pgxv5: cannot parse DSN: %s", parseErrorText(dsn, err))
 	}
 	if cfg.Password != "" && cfg.Password != os.Getenv("PGPASSWORD") {
-		return nil, errors.New("pgxv5: the DSN (or a passfile) carries a password; give logins with gopqr options")
+		return nil, errors.New("pgxv5: the DSN (or a passfile) carries a password; " +
+			"give logins with gopqr options")
 	}
 	return newBackend(cfg), nil
 }

@@ -33,7 +33,8 @@
 // Counters, from the connector's start (they reset when the process does):
 //
 //	gopqr_connects_total               connections opened
-//	gopqr_connect_errors_total         connects that failed for another reason than a credential rejection
+//	gopqr_connect_errors_total         connects that failed for another reason than a
+//	                                   credential rejection
 //	gopqr_login_rejections_total       logins the server rejected (SQLSTATE 28P01 or 28000)
 //	gopqr_fallbacks_total              connections opened with a later login after a rejection
 //	gopqr_all_rejected_episodes_total  episodes in which every login was rejected
@@ -43,11 +44,13 @@
 //
 // Gauges:
 //
-//	gopqr_generation                     generation of the current login list (1 for the first; 0 before any)
+//	gopqr_generation                     generation of the current login list (1 for the
+//	                                     first; 0 before any)
 //	gopqr_logins                         number of logins in the current list
 //	gopqr_all_rejected_active            1 while every login is rejected, else 0
 //	gopqr_all_rejected_duration_seconds  seconds since that episode began, 0 outside one
-//	gopqr_login_info                     {username, position} 1 per current login; only with WithLoginInfo
+//	gopqr_login_info                     {username, position} 1 per current login; only
+//	                                     with WithLoginInfo
 //
 // [WithNamespace] replaces the "gopqr" prefix. Alerts worth having:
 // gopqr_all_rejected_active == 1 for longer than the retry budget (new

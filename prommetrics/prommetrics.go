@@ -117,28 +117,42 @@ func NewCollector(src StatsSource, opts ...Option) (*Collector, error) {
 		cfg.now = time.Now
 	}
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName(cfg.namespace, "", name), help, labels, cfg.constLabels)
+		return prometheus.NewDesc(prometheus.BuildFQName(cfg.namespace, "", name), help, labels,
+			cfg.constLabels)
 	}
 	c := &Collector{
 		src: src,
 		now: cfg.now,
 
-		connects:      desc("connects_total", "Connections opened."),
-		connectErrors: desc("connect_errors_total", "Connects that failed for a reason other than a credential rejection (refused, timed out, too many connections)."),
-		rejections:    desc("login_rejections_total", "Logins the server rejected with SQLSTATE 28P01 or 28000."),
-		fallbacks:     desc("fallbacks_total", "Connections opened with a later login after an earlier one was rejected."),
-		episodes:      desc("all_rejected_episodes_total", "Episodes in which every login was rejected."),
-		refreshes:     desc("refreshes_total", "Refresher calls that succeeded, whether or not the logins changed."),
-		refreshErrors: desc("refresh_errors_total", "Refresher calls that failed, timed out or panicked."),
-		evictions:     desc("evictions_total", "Connections the pool discarded because their login was retired or their lifetime ended."),
-		generation:    desc("generation", "Generation of the current login list: 1 for the first, one more for each refresh that brought a different list; 0 before the first list."),
-		logins:        desc("logins", "Number of logins in the current list."),
-		allRejected:   desc("all_rejected_active", "1 while every login is rejected (new connections wait for a refresh), else 0."),
+		connects: desc("connects_total", "Connections opened."),
+		connectErrors: desc("connect_errors_total",
+			"Connects that failed for a reason other than a credential rejection "+
+				"(refused, timed out, too many connections)."),
+		rejections: desc("login_rejections_total",
+			"Logins the server rejected with SQLSTATE 28P01 or 28000."),
+		fallbacks: desc("fallbacks_total",
+			"Connections opened with a later login after an earlier one was rejected."),
+		episodes: desc("all_rejected_episodes_total",
+			"Episodes in which every login was rejected."),
+		refreshes: desc("refreshes_total",
+			"Refresher calls that succeeded, whether or not the logins changed."),
+		refreshErrors: desc("refresh_errors_total",
+			"Refresher calls that failed, timed out or panicked."),
+		evictions: desc("evictions_total",
+			"Connections the pool discarded because their login was retired or their lifetime ended."),
+		generation: desc("generation",
+			"Generation of the current login list: 1 for the first, one more for each refresh "+
+				"that brought a different list; 0 before the first list."),
+		logins: desc("logins", "Number of logins in the current list."),
+		allRejected: desc("all_rejected_active",
+			"1 while every login is rejected (new connections wait for a refresh), else 0."),
 		allRejectedSecs: desc("all_rejected_duration_seconds",
 			"Seconds since every login was rejected, in the current episode; 0 while some login works."),
 	}
 	if cfg.loginInfo {
-		c.login = desc("login_info", "1 for each login of the current list; position 0 is tried first.", "username", "position")
+		c.login = desc("login_info",
+			"1 for each login of the current list; position 0 is tried first.",
+			"username", "position")
 	}
 	// Descriptors carry their own errors (a bad label name, a constant
 	// label that clashes with a variable one); a throwaway registry

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,61 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/statstest"
 	"github.com/gopqr/gopqr/prommetrics"
 )
 
-// stub is a StatsSource that returns what the test set and counts calls.
-type stub struct {
-	mu    sync.Mutex
-	s     gopqr.Stats
-	calls int
-	panic bool
-}
-
-func (st *stub) Stats() gopqr.Stats {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.calls++
-	if st.panic {
-		panic("boom")
-	}
-	s := st.s
-	s.CurrentLogins = append([]string(nil), st.s.CurrentLogins...)
-	return s
-}
-
-func (st *stub) set(f func(*gopqr.Stats)) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	f(&st.s)
-}
-
-func (st *stub) callCount() int {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.calls
-}
-
-var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-
-// sample has a distinct value in every counter, so a swapped field shows.
-func sample() gopqr.Stats {
-	return gopqr.Stats{
-		Connects:      11,
-		ConnectErrors: 2,
-		Rejections:    3,
-		Fallbacks:     4,
-		AllRejected:   5,
-		Refreshes:     6,
-		RefreshErrors: 7,
-		Evictions:     8,
-		Generation:    9,
-		Logins:        2,
-		CurrentLogins: []string{"app_odd", "app_even"},
-	}
-}
-
-func newCollector(t *testing.T, src prommetrics.StatsSource, opts ...prommetrics.Option) *prommetrics.Collector {
+func newCollector(
+	t *testing.T, src prommetrics.StatsSource, opts ...prommetrics.Option,
+) *prommetrics.Collector {
 	t.Helper()
 	c, err := prommetrics.NewCollector(src, opts...)
 	if err != nil {
@@ -78,31 +29,37 @@ func newCollector(t *testing.T, src prommetrics.StatsSource, opts ...prommetrics
 	return c
 }
 
-// fullExposition is every metric of sample() with a pool label, waiting
-// for 90 s.
+// fullExposition is every metric of statstest.Sample() with a pool label,
+// waiting for 90 s.
 const fullExposition = `
-# HELP gopqr_all_rejected_active 1 while every login is rejected (new connections wait for a refresh), else 0.
+# HELP gopqr_all_rejected_active 1 while every login is rejected (new connections wait ` +
+	`for a refresh), else 0.
 # TYPE gopqr_all_rejected_active gauge
 gopqr_all_rejected_active{pool="orders"} 1
 # HELP gopqr_all_rejected_episodes_total Episodes in which every login was rejected.
 # TYPE gopqr_all_rejected_episodes_total counter
 gopqr_all_rejected_episodes_total{pool="orders"} 5
-# HELP gopqr_all_rejected_duration_seconds Seconds since every login was rejected, in the current episode; 0 while some login works.
+# HELP gopqr_all_rejected_duration_seconds Seconds since every login was rejected, in the ` +
+	`current episode; 0 while some login works.
 # TYPE gopqr_all_rejected_duration_seconds gauge
 gopqr_all_rejected_duration_seconds{pool="orders"} 90.5
-# HELP gopqr_connect_errors_total Connects that failed for a reason other than a credential rejection (refused, timed out, too many connections).
+# HELP gopqr_connect_errors_total Connects that failed for a reason other than a ` +
+	`credential rejection (refused, timed out, too many connections).
 # TYPE gopqr_connect_errors_total counter
 gopqr_connect_errors_total{pool="orders"} 2
 # HELP gopqr_connects_total Connections opened.
 # TYPE gopqr_connects_total counter
 gopqr_connects_total{pool="orders"} 11
-# HELP gopqr_evictions_total Connections the pool discarded because their login was retired or their lifetime ended.
+# HELP gopqr_evictions_total Connections the pool discarded because their login was ` +
+	`retired or their lifetime ended.
 # TYPE gopqr_evictions_total counter
 gopqr_evictions_total{pool="orders"} 8
-# HELP gopqr_fallbacks_total Connections opened with a later login after an earlier one was rejected.
+# HELP gopqr_fallbacks_total Connections opened with a later login after an earlier one ` +
+	`was rejected.
 # TYPE gopqr_fallbacks_total counter
 gopqr_fallbacks_total{pool="orders"} 4
-# HELP gopqr_generation Generation of the current login list: 1 for the first, one more for each refresh that brought a different list; 0 before the first list.
+# HELP gopqr_generation Generation of the current login list: 1 for the first, one more ` +
+	`for each refresh that brought a different list; 0 before the first list.
 # TYPE gopqr_generation gauge
 gopqr_generation{pool="orders"} 9
 # HELP gopqr_login_rejections_total Logins the server rejected with SQLSTATE 28P01 or 28000.
@@ -121,10 +78,10 @@ gopqr_refreshes_total{pool="orders"} 6
 
 // Every field of Stats appears under its own name, type, help and value.
 func TestCollectEveryField(t *testing.T) {
-	s := sample()
-	s.WaitingSince = epoch
-	now := epoch.Add(90*time.Second + 500*time.Millisecond)
-	c := newCollector(t, &stub{s: s},
+	s := statstest.Sample()
+	s.WaitingSince = statstest.Epoch
+	now := statstest.Epoch.Add(90*time.Second + 500*time.Millisecond)
+	c := newCollector(t, statstest.NewStub(s),
 		prommetrics.WithConstLabels(prometheus.Labels{"pool": "orders"}),
 		prommetrics.WithNow(func() time.Time { return now }))
 	if err := testutil.CollectAndCompare(c, strings.NewReader(fullExposition)); err != nil {
@@ -138,9 +95,9 @@ func TestCollectEveryField(t *testing.T) {
 // promlint, the linter of Prometheus's own tooling, finds nothing to say
 // about the names, types and help texts, with login info on.
 func TestLint(t *testing.T) {
-	s := sample()
-	s.WaitingSince = epoch
-	c := newCollector(t, &stub{s: s}, prommetrics.WithLoginInfo())
+	s := statstest.Sample()
+	s.WaitingSince = statstest.Epoch
+	c := newCollector(t, statstest.NewStub(s), prommetrics.WithLoginInfo())
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
 		t.Fatal(err)
@@ -153,16 +110,18 @@ func TestLint(t *testing.T) {
 // While some login works, the waiting gauges are 0; the seconds never go
 // negative when the clock reads earlier than the episode's start.
 func TestWaitingGauges(t *testing.T) {
-	st := &stub{s: sample()}
-	now := epoch
+	st := statstest.NewStub(statstest.Sample())
+	now := statstest.Epoch
 	c := newCollector(t, st, prommetrics.WithNow(func() time.Time { return now }))
 	want := func(waiting, secs string) {
 		t.Helper()
 		exp := `
-# HELP gopqr_all_rejected_active 1 while every login is rejected (new connections wait for a refresh), else 0.
+# HELP gopqr_all_rejected_active 1 while every login is rejected (new connections wait ` +
+			`for a refresh), else 0.
 # TYPE gopqr_all_rejected_active gauge
 gopqr_all_rejected_active ` + waiting + `
-# HELP gopqr_all_rejected_duration_seconds Seconds since every login was rejected, in the current episode; 0 while some login works.
+# HELP gopqr_all_rejected_duration_seconds Seconds since every login was rejected, in the ` +
+			`current episode; 0 while some login works.
 # TYPE gopqr_all_rejected_duration_seconds gauge
 gopqr_all_rejected_duration_seconds ` + secs + `
 `
@@ -172,11 +131,12 @@ gopqr_all_rejected_duration_seconds ` + secs + `
 		}
 	}
 	want("0", "0")
-	st.set(func(s *gopqr.Stats) { s.WaitingSince = epoch.Add(time.Second) }) // a clock behind
+	// A clock behind:
+	st.Set(func(s *gopqr.Stats) { s.WaitingSince = statstest.Epoch.Add(time.Second) })
 	want("1", "0")
-	now = epoch.Add(3 * time.Second)
+	now = statstest.Epoch.Add(3 * time.Second)
 	want("1", "2")
-	st.set(func(s *gopqr.Stats) { s.WaitingSince = time.Time{} })
+	st.Set(func(s *gopqr.Stats) { s.WaitingSince = time.Time{} })
 	want("0", "0")
 }
 
@@ -184,11 +144,11 @@ gopqr_all_rejected_duration_seconds ` + secs + `
 // with its position, including a username that is listed twice (single
 // user with a pending password) and one that is not UTF-8.
 func TestLoginInfo(t *testing.T) {
-	st := &stub{s: sample()}
+	st := statstest.NewStub(statstest.Sample())
 	if n := testutil.CollectAndCount(newCollector(t, st), "gopqr_login_info"); n != 0 {
 		t.Errorf("login info by default: %d series", n)
 	}
-	st.set(func(s *gopqr.Stats) {
+	st.Set(func(s *gopqr.Stats) {
 		s.CurrentLogins = []string{"app", "app", "b\xffad"}
 		s.Logins = 3
 	})
@@ -200,7 +160,8 @@ orders_db_login_info{position="0",username="app"} 1
 orders_db_login_info{position="1",username="app"} 1
 orders_db_login_info{position="2",username="b` + "\uFFFD" + `ad"} 1
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(exp), "orders_db_login_info"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(exp),
+		"orders_db_login_info"); err != nil {
 		t.Fatal(err)
 	}
 	// A registry rejects a scrape with duplicate series; this one passes.
@@ -214,18 +175,19 @@ orders_db_login_info{position="2",username="b` + "\uFFFD" + `ad"} 1
 // Each scrape calls Stats exactly once and shows its current values:
 // nothing is cached between scrapes.
 func TestReadsOncePerScrape(t *testing.T) {
-	st := &stub{s: sample()}
+	st := statstest.NewStub(statstest.Sample())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(t, st))
-	before := st.callCount()
+	before := st.Calls()
 	for i := uint64(1); i <= 3; i++ {
-		st.set(func(s *gopqr.Stats) { s.Connects = 100 * i })
+		st.Set(func(s *gopqr.Stats) { s.Connects = 100 * i })
 		exp := "# HELP gopqr_connects_total Connections opened.\n# TYPE gopqr_connects_total counter\n" +
 			"gopqr_connects_total " + map[uint64]string{1: "100", 2: "200", 3: "300"}[i] + "\n"
-		if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "gopqr_connects_total"); err != nil {
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(exp),
+			"gopqr_connects_total"); err != nil {
 			t.Fatal(err)
 		}
-		if got := st.callCount() - before; got != int(i) {
+		if got := st.Calls() - before; got != int(i) {
 			t.Fatalf("after %d scrapes Stats was called %d times", i, got)
 		}
 	}
@@ -236,8 +198,8 @@ func TestReadsOncePerScrape(t *testing.T) {
 // registry rather than producing duplicate series.
 func TestSeveralPools(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	a := &stub{s: sample()}
-	b := &stub{s: gopqr.Stats{Connects: 1, Generation: 1, Logins: 1}}
+	a := statstest.NewStub(statstest.Sample())
+	b := statstest.NewStub(gopqr.Stats{Connects: 1, Generation: 1, Logins: 1})
 	reg.MustRegister(newCollector(t, a, prommetrics.WithConstLabels(prometheus.Labels{"pool": "a"})))
 	reg.MustRegister(newCollector(t, b, prommetrics.WithConstLabels(prometheus.Labels{"pool": "b"})))
 	exp := `
@@ -246,10 +208,12 @@ func TestSeveralPools(t *testing.T) {
 gopqr_connects_total{pool="a"} 11
 gopqr_connects_total{pool="b"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "gopqr_connects_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp),
+		"gopqr_connects_total"); err != nil {
 		t.Fatal(err)
 	}
-	err := reg.Register(newCollector(t, b, prommetrics.WithConstLabels(prometheus.Labels{"pool": "b"})))
+	err := reg.Register(newCollector(t, b,
+		prommetrics.WithConstLabels(prometheus.Labels{"pool": "b"})))
 	var are prometheus.AlreadyRegisteredError
 	if !errors.As(err, &are) {
 		t.Fatalf("second collector with pool=b: %v, want AlreadyRegisteredError", err)
@@ -259,7 +223,7 @@ gopqr_connects_total{pool="b"} 1
 // Bad arguments are errors, never panics.
 func TestNewCollectorErrors(t *testing.T) {
 	var nilConn *gopqr.Connector
-	var nilStub *stub
+	var nilStub *statstest.Stub
 	for _, tc := range []struct {
 		name string
 		src  prommetrics.StatsSource
@@ -269,11 +233,19 @@ func TestNewCollectorErrors(t *testing.T) {
 		{"nil source", nil, nil, "prommetrics: nil stats source"},
 		{"nil connector", nilConn, nil, "prommetrics: nil stats source"},
 		{"nil pointer", nilStub, nil, "prommetrics: nil stats source"},
-		{"empty namespace", &stub{}, []prommetrics.Option{prommetrics.WithNamespace("")}, `prommetrics: namespace "" is not`},
-		{"bad namespace", &stub{}, []prommetrics.Option{prommetrics.WithNamespace("my-app")}, `prommetrics: namespace "my-app" is not`},
-		{"bad label", &stub{}, []prommetrics.Option{prommetrics.WithConstLabels(prometheus.Labels{"__name__": "x"})}, "prommetrics: "},
-		{"bad label value", &stub{}, []prommetrics.Option{prommetrics.WithConstLabels(prometheus.Labels{"pool": "\xff"})}, "prommetrics: "},
-		{"label clash", &stub{}, []prommetrics.Option{
+		{"empty namespace", &statstest.Stub{},
+			[]prommetrics.Option{prommetrics.WithNamespace("")},
+			`prommetrics: namespace "" is not`},
+		{"bad namespace", &statstest.Stub{},
+			[]prommetrics.Option{prommetrics.WithNamespace("my-app")},
+			`prommetrics: namespace "my-app" is not`},
+		{"bad label", &statstest.Stub{},
+			[]prommetrics.Option{prommetrics.WithConstLabels(prometheus.Labels{"__name__": "x"})},
+			"prommetrics: "},
+		{"bad label value", &statstest.Stub{},
+			[]prommetrics.Option{prommetrics.WithConstLabels(prometheus.Labels{"pool": "\xff"})},
+			"prommetrics: "},
+		{"label clash", &statstest.Stub{}, []prommetrics.Option{
 			prommetrics.WithLoginInfo(),
 			prommetrics.WithConstLabels(prometheus.Labels{"username": "x"}),
 		}, "prommetrics: "},
@@ -289,7 +261,7 @@ func TestNewCollectorErrors(t *testing.T) {
 		})
 	}
 	// A nil option is ignored.
-	if _, err := prommetrics.NewCollector(&stub{}, nil); err != nil {
+	if _, err := prommetrics.NewCollector(&statstest.Stub{}, nil); err != nil {
 		t.Error(err)
 	}
 }
@@ -297,7 +269,7 @@ func TestNewCollectorErrors(t *testing.T) {
 // A Stats method that panics fails the scrape with an error; the process
 // and the other collectors of the registry carry on.
 func TestStatsPanicFailsScrape(t *testing.T) {
-	bad := &stub{panic: true}
+	bad := statstest.NewPanickingStub()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(t, bad))
 	other := prometheus.NewCounter(prometheus.CounterOpts{Name: "other_total", Help: "Other."})
@@ -314,7 +286,7 @@ func TestStatsPanicFailsScrape(t *testing.T) {
 // The collector serves a real HTTP scrape through promhttp, in the text
 // format Prometheus reads.
 func TestHTTPScrape(t *testing.T) {
-	st := &stub{s: sample()}
+	st := statstest.NewStub(statstest.Sample())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(t, st,
 		prommetrics.WithConstLabels(prometheus.Labels{"pool": "orders"}),
@@ -325,7 +297,8 @@ func TestHTTPScrape(t *testing.T) {
 	defer client.CloseIdleConnections()
 
 	exp := `
-# HELP gopqr_fallbacks_total Connections opened with a later login after an earlier one was rejected.
+# HELP gopqr_fallbacks_total Connections opened with a later login after an earlier one ` +
+		`was rejected.
 # TYPE gopqr_fallbacks_total counter
 gopqr_fallbacks_total{pool="orders"} 4
 # HELP gopqr_login_info 1 for each login of the current list; position 0 is tried first.
@@ -353,7 +326,8 @@ gopqr_login_info{pool="orders",position="1",username="app_even"} 1
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+	if resp.StatusCode != http.StatusOK ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("status %s, content type %q", resp.Status, resp.Header.Get("Content-Type"))
 	}
 	for _, line := range []string{

@@ -80,7 +80,9 @@ func (r *rds) expire(t *testing.T) {
 // the RDS stand-in, and a connector with gopqrOpts. The tokens are signed
 // with credentials whose session token is about 900 bytes, so each token is
 // about 1.2 KB, as real ones with temporary credentials are.
-func setup(t *testing.T, clk clock.Clock, opts []Option, gopqrOpts ...gopqr.Option) (*rds, *gopqr.Connector, *sql.DB, <-chan struct{}) {
+func setup(
+	t *testing.T, clk clock.Clock, opts []Option, gopqrOpts ...gopqr.Option,
+) (*rds, *gopqr.Connector, *sql.DB, <-chan struct{}) {
 	t.Helper()
 	c := pgtest.Require(t)
 	role := loadtest.Login(t, c, "iam") // before NoLeaks: it opens the cluster's admin pool
@@ -88,7 +90,8 @@ func setup(t *testing.T, clk clock.Clock, opts []Option, gopqrOpts ...gopqr.Opti
 	if clk != nil {
 		opts = append(opts, withClock(clk))
 	}
-	src, err := New(c.Host()+":"+strconv.Itoa(c.Port()), "us-east-1", role.Username, &seqCreds{}, opts...)
+	src, err := New(c.Host()+":"+strconv.Itoa(c.Port()), "us-east-1", role.Username,
+		&seqCreds{}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +183,8 @@ func snapshot(sim *rds, conn *gopqr.Connector) figures {
 func (f figures) log(t *testing.T, i int, sim *rds, conn *gopqr.Connector) {
 	t.Helper()
 	now := snapshot(sim, conn)
-	t.Logf("rotation %d: %d Refresh calls, %d signings, %d connects, %d rejected logins, %d evictions, %v",
+	t.Logf("rotation %d: %d Refresh calls, %d signings, %d connects, %d rejected logins, "+
+		"%d evictions, %v",
 		i, now.calls-f.calls, now.signings-f.signings, now.st.Connects-f.st.Connects,
 		now.st.Rejections-f.st.Rejections, now.st.Evictions-f.st.Evictions,
 		time.Since(f.began).Round(time.Millisecond))
@@ -209,7 +213,8 @@ func TestE2EScheduledRegeneration(t *testing.T) {
 	sim.mu.Lock()
 	size := len(sim.last)
 	sim.mu.Unlock()
-	t.Logf("%d queries ok; %d Refresh calls, %d signings, %d connects, %d rejected logins; tokens of %d bytes",
+	t.Logf("%d queries ok; %d Refresh calls, %d signings, %d connects, %d rejected logins; "+
+		"tokens of %d bytes",
 		l.OK(), sim.calls.Load(), sim.src.signings.Load(), st.Connects, st.Rejections, size)
 	if size < 1000 {
 		t.Errorf("tokens of %d bytes; the test means to use tokens of over 1 KB", size)
@@ -242,7 +247,8 @@ func TestE2EAgeWithInterval(t *testing.T) {
 	}
 	close(stop)
 	l.Check(t)
-	t.Logf("%d queries ok; %d Refresh calls, %d signings", l.OK(), sim.calls.Load(), sim.src.signings.Load())
+	t.Logf("%d queries ok; %d Refresh calls, %d signings",
+		l.OK(), sim.calls.Load(), sim.src.signings.Load())
 }
 
 // TestE2EExpiredTokenRejected: the token outlives its 15 minutes on the

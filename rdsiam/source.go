@@ -49,7 +49,8 @@ type Option func(*Source)
 func WithRefreshAfter(d time.Duration) Option {
 	return func(s *Source) {
 		if d <= 0 || d > MaxRefreshAfter {
-			s.errs = append(s.errs, fmt.Errorf("WithRefreshAfter: %v is not within (0, %v]", d, MaxRefreshAfter))
+			s.errs = append(s.errs,
+				fmt.Errorf("WithRefreshAfter: %v is not within (0, %v]", d, MaxRefreshAfter))
 		}
 		s.after = d
 	}
@@ -101,7 +102,9 @@ var regionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 // example the Credentials of an aws.Config). It checks its arguments, all
 // at once, and signs nothing: the first Refresh does. Errors start with
 // "rdsiam: ".
-func New(endpoint, region, user string, creds aws.CredentialsProvider, opts ...Option) (*Source, error) {
+func New(
+	endpoint, region, user string, creds aws.CredentialsProvider, opts ...Option,
+) (*Source, error) {
 	s := &Source{
 		endpoint: endpoint, region: region, user: user, creds: creds,
 		after: DefaultRefreshAfter, clock: clock.Real{}, sem: make(chan struct{}, 1),
@@ -124,7 +127,9 @@ func New(endpoint, region, user string, creds aws.CredentialsProvider, opts ...O
 	case strings.ContainsRune(user, 0):
 		errs = append(errs, errors.New("database user has a NUL byte"))
 	case len(user) > maxUserLen:
-		errs = append(errs, fmt.Errorf("database user is %d bytes long; PostgreSQL names have at most %d", len(user), maxUserLen))
+		errs = append(errs, fmt.Errorf(
+			"database user is %d bytes long; PostgreSQL names have at most %d",
+			len(user), maxUserLen))
 	}
 	if creds == nil {
 		errs = append(errs, errors.New("nil credentials provider"))
@@ -137,7 +142,8 @@ func New(endpoint, region, user string, creds aws.CredentialsProvider, opts ...O
 
 // checkEndpoint accepts host:port, with a port from 1 to 65535.
 func checkEndpoint(endpoint string) error {
-	bad := fmt.Errorf("endpoint %q is not host:port, such as mydb.abc123.us-east-1.rds.amazonaws.com:5432", endpoint)
+	bad := fmt.Errorf("endpoint %q is not host:port, "+
+		"such as mydb.abc123.us-east-1.rds.amazonaws.com:5432", endpoint)
 	host, port, err := net.SplitHostPort(endpoint)
 	if err != nil || host == "" || strings.ContainsAny(host, "/?#@ \t") {
 		return bad
@@ -265,7 +271,9 @@ func (s *Source) NextRefresh() time.Time {
 // staticCreds gives BuildAuthToken the credentials already retrieved, so
 // the token is signed with exactly those whose expiry was read.
 func staticCreds(c aws.Credentials) aws.CredentialsProvider {
-	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil })
+	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return c, nil
+	})
 }
 
 func minTime(a, b time.Time) time.Time {

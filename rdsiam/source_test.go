@@ -60,7 +60,9 @@ func (c *seqCreds) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	return cr, nil
 }
 
-func newSource(t testing.TB, clk clock.Clock, creds aws.CredentialsProvider, opts ...Option) *Source {
+func newSource(
+	t testing.TB, clk clock.Clock, creds aws.CredentialsProvider, opts ...Option,
+) *Source {
 	t.Helper()
 	if clk != nil {
 		opts = append(opts, withClock(clk))
@@ -100,18 +102,25 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"no port", "mydb.example.com", region, "app", creds, nil, []string{"is not host:port"}},
 		{"port zero", "mydb.example.com:0", region, "app", creds, nil, []string{"is not host:port"}},
-		{"port too large", "mydb.example.com:70000", region, "app", creds, nil, []string{"is not host:port"}},
-		{"port not a number", "mydb.example.com:pg", region, "app", creds, nil, []string{"is not host:port"}},
-		{"a URL", "https://mydb.example.com:5432", region, "app", creds, nil, []string{"is not host:port"}},
+		{"port too large", "mydb.example.com:70000", region, "app", creds, nil,
+			[]string{"is not host:port"}},
+		{"port not a number", "mydb.example.com:pg", region, "app", creds, nil,
+			[]string{"is not host:port"}},
+		{"a URL", "https://mydb.example.com:5432", region, "app", creds, nil,
+			[]string{"is not host:port"}},
 		{"no host", ":5432", region, "app", creds, nil, []string{"is not host:port"}},
 		{"empty region", endpoint, "", "app", creds, nil, []string{`region "" is not`}},
 		{"odd region", endpoint, "US East", "app", creds, nil, []string{`region "US East" is not`}},
 		{"empty user", endpoint, region, "", creds, nil, []string{"empty database user"}},
 		{"user with NUL", endpoint, region, "a\x00b", creds, nil, []string{"NUL byte"}},
-		{"user too long", endpoint, region, strings.Repeat("u", 64), creds, nil, []string{"64 bytes long"}},
+		{"user too long", endpoint, region, strings.Repeat("u", 64), creds, nil,
+			[]string{"64 bytes long"}},
 		{"nil credentials", endpoint, region, "app", nil, nil, []string{"nil credentials provider"}},
-		{"zero refresh age", endpoint, region, "app", creds, []Option{WithRefreshAfter(0)}, []string{"WithRefreshAfter: 0s is not within (0, 14m0s]"}},
-		{"refresh age past the token", endpoint, region, "app", creds, []Option{WithRefreshAfter(15 * time.Minute)}, []string{"WithRefreshAfter: 15m0s"}},
+		{"zero refresh age", endpoint, region, "app", creds, []Option{WithRefreshAfter(0)},
+			[]string{"WithRefreshAfter: 0s is not within (0, 14m0s]"}},
+		{"refresh age past the token", endpoint, region, "app", creds,
+			[]Option{WithRefreshAfter(15 * time.Minute)},
+			[]string{"WithRefreshAfter: 15m0s"}},
 		{"everything at once", "x", "", "", nil, []Option{WithRefreshAfter(-1)},
 			[]string{"host:port", "region", "empty database user", "nil credentials", "WithRefreshAfter"}},
 	} {
@@ -131,7 +140,8 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 	for _, ok := range []string{endpoint, "127.0.0.1:5432", "[::1]:5432"} {
-		if _, err := New(ok, "us-gov-west-1", "app", creds, nil, WithRefreshAfter(MaxRefreshAfter)); err != nil {
+		if _, err := New(ok, "us-gov-west-1", "app", creds, nil,
+			WithRefreshAfter(MaxRefreshAfter)); err != nil {
 			t.Errorf("%s refused: %v", ok, err)
 		}
 	}
@@ -228,8 +238,11 @@ func TestRefreshAge(t *testing.T) {
 func TestNeverPastExpiry(t *testing.T) {
 	clk := clock.NewFake()
 	s := newSource(t, clk, &seqCreds{})
-	steps := []time.Duration{0, 3 * time.Minute, 7 * time.Minute, time.Second, 9*time.Minute + 59*time.Second,
-		4 * time.Minute, time.Minute, 16 * time.Minute, -2 * time.Minute, 10 * time.Minute, 14 * time.Minute, 59 * time.Second}
+	steps := []time.Duration{
+		0, 3 * time.Minute, 7 * time.Minute, time.Second, 9*time.Minute + 59*time.Second,
+		4 * time.Minute, time.Minute, 16 * time.Minute, -2 * time.Minute, 10 * time.Minute,
+		14 * time.Minute, 59 * time.Second,
+	}
 	for i, d := range steps {
 		clk.Advance(d)
 		now := clk.Now()
@@ -240,7 +253,8 @@ func TestNeverPastExpiry(t *testing.T) {
 		if len(toks) != 1 {
 			t.Errorf("step %d: %d tokens", i, len(toks))
 		}
-		if toks[0] != cur.value || now.Before(cur.signedAt) || now.Sub(cur.signedAt) >= DefaultRefreshAfter {
+		if toks[0] != cur.value || now.Before(cur.signedAt) ||
+			now.Sub(cur.signedAt) >= DefaultRefreshAfter {
 			t.Errorf("step %d: current token signed %v before now", i, now.Sub(cur.signedAt))
 		}
 		if !now.Before(cur.validUntil) {
@@ -263,13 +277,15 @@ func TestExpiringCredentials(t *testing.T) {
 	left.Store(int64(5 * time.Minute))
 	refresh(t, s)
 	if want := clk.Now().Add(4 * time.Minute); !s.NextRefresh().Equal(want) {
-		t.Errorf("NextRefresh = %v, want a minute before the credentials expire", s.NextRefresh().Sub(clk.Now()))
+		t.Errorf("NextRefresh = %v, want a minute before the credentials expire",
+			s.NextRefresh().Sub(clk.Now()))
 	}
 	left.Store(int64(time.Hour))
 	clk.Advance(4 * time.Minute)
 	refresh(t, s)
 	if s.signings.Load() != 2 {
-		t.Errorf("%d signings, want 2: the token was not replaced before its credentials expired", s.signings.Load())
+		t.Errorf("%d signings, want 2: the token was not replaced before its credentials expired",
+			s.signings.Load())
 	}
 
 	// Credentials with less than the margin left: used until they expire.
@@ -277,14 +293,16 @@ func TestExpiringCredentials(t *testing.T) {
 	clk.Advance(DefaultRefreshAfter)
 	refresh(t, s)
 	if want := clk.Now().Add(30 * time.Second); !s.NextRefresh().Equal(want) {
-		t.Errorf("NextRefresh = %v after signing with credentials that last 30 s", s.NextRefresh().Sub(clk.Now()))
+		t.Errorf("NextRefresh = %v after signing with credentials that last 30 s",
+			s.NextRefresh().Sub(clk.Now()))
 	}
 
 	// Credentials already expired: no token.
 	left.Store(int64(-time.Second))
 	clk.Advance(time.Minute)
 	_, err := s.Refresh(context.Background())
-	if err == nil || !strings.HasPrefix(err.Error(), "rdsiam: the AWS credentials from SeqCredentials expired at ") {
+	if err == nil ||
+		!strings.HasPrefix(err.Error(), "rdsiam: the AWS credentials from SeqCredentials expired at ") {
 		t.Errorf("err = %v", err)
 	}
 }
