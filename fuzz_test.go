@@ -3,7 +3,6 @@ package gopqr
 import (
 	"bytes"
 	"database/sql/driver"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,11 +14,9 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-)
 
-// fuzzPlaceholder stands in for a secret when a fuzz target works out which
-// texts an output holds whatever the secret is.
-const fuzzPlaceholder = "\x01\x02\x03\x04"
+	"github.com/gopqr/gopqr/internal/leakcheck"
+)
 
 // fuzzDSN builds a DSN of one of six forms around left, secret and right,
 // and returns it with the text that stands for the secret in it; form 0 is
@@ -115,9 +112,9 @@ func FuzzOpenDSN(f *testing.F) {
 	f.Fuzz(func(t *testing.T, form uint8, left, secret, right, user, pass string) {
 		dsn, inDSN := fuzzDSN(form, left, secret, right)
 		got := openErrors(dsn, WithPairs(fuzzPairs(user, pass)...))
-		baseDSN, _ := fuzzDSN(form, left, fuzzPlaceholder, right)
+		baseDSN, _ := fuzzDSN(form, left, leakcheck.Placeholder, right)
 		fixed := fixedOpenTexts() + "\n" + left + "\n" + right + "\n" + user + "\n" +
-			openErrors(baseDSN, WithPairs(fuzzPairs(user, fuzzPlaceholder)...))
+			openErrors(baseDSN, WithPairs(fuzzPairs(user, leakcheck.Placeholder)...))
 		var secrets []string
 		if inDSN != "" {
 			secrets = append(secrets, secret, inDSN)
@@ -208,15 +205,6 @@ func zapOutputs(t *testing.T, p Pair) (jsonText, console string) {
 	return texts[0], texts[1]
 }
 
-// leakForms returns the forms in which a password could show in an output:
-// as it is, quoted in Go or JSON syntax, and hex-encoded.
-func leakForms(pass string) []string {
-	q := strconv.Quote(pass)
-	j, _ := json.Marshal(pass)
-	hx := hex.EncodeToString([]byte(pass))
-	return []string{pass, q[1 : len(q)-1], string(j[1 : len(j)-1]), hx}
-}
-
 // FuzzPairFormatting: no printed, logged or marshalled form of a Pair holds
 // its password (in any of its leak forms) once it is at least four bytes
 // long and not part of the username; a form that the same output holds
@@ -241,9 +229,9 @@ func FuzzPairFormatting(f *testing.F) {
 			return
 		}
 		got := pairOutputs(t, Pair{user, pass})
-		base := pairOutputs(t, Pair{user, fuzzPlaceholder})
+		base := pairOutputs(t, Pair{user, leakcheck.Placeholder})
 		for name, text := range got {
-			for _, form := range leakForms(pass) {
+			for _, form := range leakcheck.Forms(pass) {
 				if len(form) >= minSecretLen && strings.Contains(text, form) &&
 					!strings.Contains(base[name], form) {
 					t.Errorf("%s holds the password as %q: %s", name, form, text)

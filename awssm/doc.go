@@ -76,15 +76,20 @@
 // one of the three labels (at most three versions):
 //
 //	state                                           DescribeSecret  GetSecretValue
-//	first refresh                                   1               1, or 2 with AWSPREVIOUS (Alternating)
-//	                                                                or AWSPENDING in flight (SingleUser)
+//	first refresh                                   1               1, or 2 with AWSPREVIOUS
+//	                                                                (Alternating) or AWSPENDING
+//	                                                                in flight (SingleUser)
 //	nothing changed since the last refresh          1               0
-//	SingleUser, rotation started, AWSPENDING empty  1               1 (ResourceNotFound, ignored, not cached)
+//	SingleUser, rotation started, AWSPENDING empty  1               1 (ResourceNotFound, ignored,
+//	                                                                not cached)
 //	SingleUser, AWSPENDING first seen with a value  1               1
-//	SingleUser, after finishSecret                  1               0 if a refresh saw AWSPENDING, else 1
+//	SingleUser, after finishSecret                  1               0 if a refresh saw AWSPENDING,
+//	                                                                else 1
 //	Alternating, rotation in flight                 1               0 (AWSPENDING is not read)
-//	Alternating, after finishSecret                 1               1 (AWSPREVIOUS is the old AWSCURRENT, cached)
-//	a failed call                                   the calls made until it failed; nothing cached from it
+//	Alternating, after finishSecret                 1               1 (AWSPREVIOUS is the old
+//	                                                                AWSCURRENT, cached)
+//	a failed call                                   the calls made until it failed;
+//	                                                nothing cached from it
 //
 // So a steady refresh costs one DescribeSecret, and a rotation one
 // GetSecretValue in all. Retries of the SDK client happen inside Refresh

@@ -48,7 +48,9 @@ type e2e struct {
 	started time.Time
 }
 
-func startE2E(t *testing.T, c *pgtest.Cluster, srv *smfake.Server, secret string, opts ...gopqr.Option) *e2e {
+func startE2E(
+	t *testing.T, c *pgtest.Cluster, srv *smfake.Server, secret string, opts ...gopqr.Option,
+) *e2e {
 	t.Helper()
 	src := newSource(t, srv, secret)
 	conn, err := gopqr.NewConnector(c.DSN(), append([]gopqr.Option{
@@ -105,7 +107,8 @@ func (e *e2e) finish(versions int) {
 	}
 	st := e.conn.Stats()
 	e.t.Logf("%d rotations in %v: %d queries ok, 0 failed; store calls per rotation: "+
-		"DescribeSecret %.1f, GetSecretValue %.1f (of which of an empty version %.1f); rejected logins per rotation (server log) %.1f; "+
+		"DescribeSecret %.1f, GetSecretValue %.1f (of which of an empty version %.1f); "+
+		"rejected logins per rotation (server log) %.1f; "+
 		"connector: %d refreshes, %d rejections, %d fallbacks, %d every-login-rejected episodes",
 		e2eRotations, time.Since(e.started).Round(time.Millisecond), e.load.OK(),
 		float64(desc)/e2eRotations, float64(gets)/e2eRotations, float64(empty)/e2eRotations,
@@ -115,7 +118,8 @@ func (e *e2e) finish(versions int) {
 	// Each version's value is read at most once (a read of a rotation's
 	// version while it is still empty finds nothing and is not cached).
 	if gets-empty > versions {
-		e.t.Errorf("%d GetSecretValue calls that found a value, for %d new versions", gets-empty, versions)
+		e.t.Errorf("%d GetSecretValue calls that found a value, for %d new versions",
+			gets-empty, versions)
 	}
 	// One DescribeSecret per refresh; the connector refreshes on a
 	// rejection, with backoff while every login is rejected, and on the
@@ -155,7 +159,9 @@ func testE2ESingleUser(t *testing.T, createToSet time.Duration, opts ...gopqr.Op
 	lam := &smfake.Lambda{
 		Server: srv, Client: srv.Client(lambdaKey), SecretID: name,
 		Create: func(cur string) (string, error) {
-			next := gopqr.Pair{Username: parseRDS(t, cur)["username"].(string), Password: loadtest.Password(t)}
+			next := gopqr.Pair{
+				Username: parseRDS(t, cur)["username"].(string), Password: loadtest.Password(t),
+			}
 			return rds(t, next), nil
 		},
 		Set: func(ctx context.Context, pending string) error {
@@ -203,7 +209,8 @@ func TestE2EAlternating(t *testing.T) {
 			if parseRDS(t, cur)["username"] == a.Username {
 				other = b.Username
 			}
-			return rds(t, gopqr.Pair{Username: other, Password: loadtest.Password(t)}, "masterarn", masterARN), nil
+			return rds(t, gopqr.Pair{Username: other, Password: loadtest.Password(t)},
+				"masterarn", masterARN), nil
 		},
 		Set: func(ctx context.Context, pending string) error {
 			m := parseRDS(t, pending)

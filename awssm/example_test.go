@@ -22,7 +22,8 @@ func Example() {
 	store := smfake.New() // a Secrets Manager on 127.0.0.1
 	defer store.Close()
 	store.CreateSecret("prod/app/db",
-		`{"engine":"postgres","host":"db.internal","port":5432,"dbname":"app","username":"app","password":"s3cret-1"}`)
+		`{"engine":"postgres","host":"db.internal","port":5432,"dbname":"app",`+
+			`"username":"app","password":"s3cret-1"}`)
 
 	client := secretsmanager.New(secretsmanager.Options{
 		Region:       "us-east-1",

@@ -33,7 +33,9 @@ func newFake(t *testing.T) *smfake.Server {
 }
 
 // newSource builds a Source on a real SDK client of the fake.
-func newSource(t *testing.T, srv *smfake.Server, secretID string, opts ...awssm.Option) *awssm.Source {
+func newSource(
+	t *testing.T, srv *smfake.Server, secretID string, opts ...awssm.Option,
+) *awssm.Source {
 	t.Helper()
 	src, err := awssm.New(srv.Client(appKey), secretID, opts...)
 	if err != nil {

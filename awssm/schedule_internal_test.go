@@ -91,7 +91,8 @@ func TestNextRefreshPending(t *testing.T) {
 	f.clk.add(10 * time.Minute)
 	f.refresh()
 	now = f.clk.now()
-	within(t, "in flight after 10 min", f.src.NextRefresh(), now.Add(4*time.Second), now.Add(6*time.Second))
+	within(t, "in flight after 10 min", f.src.NextRefresh(),
+		now.Add(4*time.Second), now.Add(6*time.Second))
 	// The same AWSPENDING for longer than PendingPollLimit: a failed
 	// rotation, no more fast refreshes.
 	f.clk.add(PendingPollLimit)
@@ -146,10 +147,12 @@ func TestNextRefreshWindow(t *testing.T) {
 	f.srv.SetRotation("s", next, "")
 	f.refresh()
 	opens = next.Add(-MaxWindow)
-	within(t, "before a window without Duration", f.src.NextRefresh(), opens, opens.Add(DefaultWindowInterval))
+	within(t, "before a window without Duration", f.src.NextRefresh(),
+		opens, opens.Add(DefaultWindowInterval))
 	f.srv.SetRotation("s", next, "bogus")
 	f.refresh()
-	within(t, "before a window with a bad Duration", f.src.NextRefresh(), opens, opens.Add(DefaultWindowInterval))
+	within(t, "before a window with a bad Duration", f.src.NextRefresh(),
+		opens, opens.Add(DefaultWindowInterval))
 
 	f.srv.SetRotation("s", next, "3h")
 	f.clk.add(10*24*time.Hour - time.Hour) // inside the window
@@ -175,7 +178,8 @@ func TestNextRefreshWindow(t *testing.T) {
 	f.srv.PutVersion("s", `{"username":"u","password":"p2"}`, smfake.Pending)
 	f.refresh()
 	now = f.clk.now()
-	within(t, "in flight inside a window", f.src.NextRefresh(), now.Add(4*time.Second), now.Add(6*time.Second))
+	within(t, "in flight inside a window", f.src.NextRefresh(),
+		now.Add(4*time.Second), now.Add(6*time.Second))
 
 	off := newSchedFixture(t, WithWindowInterval(0))
 	off.srv.SetRotation("s", off.clk.now().Add(time.Hour), "3h")

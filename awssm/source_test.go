@@ -37,12 +37,18 @@ func TestNewRejectsBadInput(t *testing.T) {
 		{"typed nil client", typedNil, "s", nil, []string{"nil client"}},
 		{"empty id", client, "", nil, []string{"empty secret id"}},
 		{"blank id", client, "  ", nil, []string{"empty secret id"}},
-		{"empty key", client, "s", []awssm.Option{awssm.WithKeys("", "pw")}, []string{"WithKeys: empty key name"}},
-		{"same keys", client, "s", []awssm.Option{awssm.WithKeys("k", "k")}, []string{"WithKeys: the username and password keys are the same"}},
-		{"conflict", client, "s", []awssm.Option{awssm.WithKeys("u", "p"), awssm.WithOddEven()}, []string{"WithKeys and WithOddEven conflict"}},
-		{"strategy", client, "s", []awssm.Option{awssm.WithStrategy(awssm.Strategy(9))}, []string{"WithStrategy: unknown strategy 9"}},
-		{"pending interval", client, "s", []awssm.Option{awssm.WithPendingInterval(-time.Second)}, []string{"WithPendingInterval: -1s is negative"}},
-		{"window interval", client, "s", []awssm.Option{awssm.WithWindowInterval(-time.Second)}, []string{"WithWindowInterval: -1s is negative"}},
+		{"empty key", client, "s", []awssm.Option{awssm.WithKeys("", "pw")},
+			[]string{"WithKeys: empty key name"}},
+		{"same keys", client, "s", []awssm.Option{awssm.WithKeys("k", "k")},
+			[]string{"WithKeys: the username and password keys are the same"}},
+		{"conflict", client, "s", []awssm.Option{awssm.WithKeys("u", "p"), awssm.WithOddEven()},
+			[]string{"WithKeys and WithOddEven conflict"}},
+		{"strategy", client, "s", []awssm.Option{awssm.WithStrategy(awssm.Strategy(9))},
+			[]string{"WithStrategy: unknown strategy 9"}},
+		{"pending interval", client, "s", []awssm.Option{awssm.WithPendingInterval(-time.Second)},
+			[]string{"WithPendingInterval: -1s is negative"}},
+		{"window interval", client, "s", []awssm.Option{awssm.WithWindowInterval(-time.Second)},
+			[]string{"WithWindowInterval: -1s is negative"}},
 		{"all at once", nil, "", []awssm.Option{awssm.WithKeys("", ""), awssm.WithPendingInterval(-1)},
 			[]string{"nil client", "empty secret id", "WithKeys", "WithPendingInterval"}},
 	}
@@ -88,12 +94,16 @@ func TestFormats(t *testing.T) {
 		{"rds minimal", `{"username":"app","password":"pw-one"}`, nil, []gopqr.Pair{u1}},
 		{"custom keys", `{"user":"app","pass":"pw-one","username":"other","password":"x"}`,
 			[]awssm.Option{awssm.WithKeys("user", "pass")}, []gopqr.Pair{u1}},
-		{"odd active", `{"odd_username":"o","odd_password":"po","even_username":"e","even_password":"pe","active_credential":"odd"}`,
+		{"odd active", `{"odd_username":"o","odd_password":"po","even_username":"e",` +
+			`"even_password":"pe","active_credential":"odd"}`,
 			nil, []gopqr.Pair{{Username: "o", Password: "po"}, {Username: "e", Password: "pe"}}},
-		{"even active", `{"odd_username":"o","odd_password":"po","even_username":"e","even_password":"pe","active_credential":"even"}`,
+		{"even active", `{"odd_username":"o","odd_password":"po","even_username":"e",` +
+			`"even_password":"pe","active_credential":"even"}`,
 			nil, []gopqr.Pair{{Username: "e", Password: "pe"}, {Username: "o", Password: "po"}}},
-		{"odd/even required", `{"odd_username":"o","odd_password":"po","even_username":"e","even_password":"pe","active_credential":"even"}`,
-			[]awssm.Option{awssm.WithOddEven()}, []gopqr.Pair{{Username: "e", Password: "pe"}, {Username: "o", Password: "po"}}},
+		{"odd/even required", `{"odd_username":"o","odd_password":"po","even_username":"e",` +
+			`"even_password":"pe","active_credential":"even"}`,
+			[]awssm.Option{awssm.WithOddEven()},
+			[]gopqr.Pair{{Username: "e", Password: "pe"}, {Username: "o", Password: "po"}}},
 		{"unicode and quotes", `{"username":"ápp","password":"p\"w\\ü"}`, nil,
 			[]gopqr.Pair{{Username: "ápp", Password: `p"w\ü`}}},
 	}
@@ -122,22 +132,28 @@ func TestFormatErrorsNeverShowTheSecret(t *testing.T) {
 		reason string
 	}{
 		{"plain text", s1 + s2, nil, "not a JSON object"},
-		{"syntax error in value", `{"username":"` + s2 + `","password":` + s1 + `}`, nil, "not a JSON object"},
+		{"syntax error in value", `{"username":"` + s2 + `","password":` + s1 + `}`, nil,
+			"not a JSON object"},
 		{"truncated", `{"username":"` + s2 + `","password":"` + s1, nil, "not a JSON object"},
 		{"array", `["` + s1 + `"]`, nil, "not a JSON object"},
 		{"null", `null`, nil, "not a JSON object"},
-		{"number password", `{"username":"` + s2 + `","password":9137468250}`, nil, `"password" is not a string`},
-		{"object password", `{"username":"` + s2 + `","password":{"v":"` + s1 + `"}}`, nil, `"password" is not a string`},
+		{"number password", `{"username":"` + s2 + `","password":9137468250}`, nil,
+			`"password" is not a string`},
+		{"object password", `{"username":"` + s2 + `","password":{"v":"` + s1 + `"}}`, nil,
+			`"password" is not a string`},
 		{"null password", `{"username":"` + s2 + `","password":null}`, nil, `"password" is not a string`},
 		{"no username", `{"password":"` + s1 + `"}`, nil, `no "username" key`},
 		{"empty username", `{"username":"","password":"` + s1 + `"}`, nil, `"username" is empty`},
 		{"empty password", `{"username":"` + s2 + `","password":""}`, nil, `"password" is empty`},
-		{"NUL in password", `{"username":"` + s2 + `","password":"` + s1 + `\u0000"}`, nil, `"password" holds a NUL byte`},
+		{"NUL in password", `{"username":"` + s2 + `","password":"` + s1 + `\u0000"}`, nil,
+			`"password" holds a NUL byte`},
 		{"custom key missing", `{"username":"` + s2 + `","password":"` + s1 + `"}`,
 			[]awssm.Option{awssm.WithKeys("user", "pass")}, `no "user" key`},
-		{"odd/even bad active", `{"odd_username":"o","odd_password":"` + s1 + `","even_username":"e","even_password":"` + s2 + `","active_credential":"` + s1 + `"}`,
+		{"odd/even bad active", `{"odd_username":"o","odd_password":"` + s1 +
+			`","even_username":"e","even_password":"` + s2 + `","active_credential":"` + s1 + `"}`,
 			nil, `"active_credential" is neither "odd" nor "even"`},
-		{"odd/even incomplete", `{"odd_username":"o","odd_password":"` + s1 + `","active_credential":"odd"}`,
+		{"odd/even incomplete",
+			`{"odd_username":"o","odd_password":"` + s1 + `","active_credential":"odd"}`,
 			nil, `no "even_username" key`},
 		{"odd/even required", `{"username":"` + s2 + `","password":"` + s1 + `"}`,
 			[]awssm.Option{awssm.WithOddEven()}, `no "active_credential" key`},
@@ -152,7 +168,8 @@ func TestFormatErrorsNeverShowTheSecret(t *testing.T) {
 			checkFormatError(t, err, vid, tc.reason, s1, s2, "9137468250")
 
 			// The same through the core, whose refresh error wraps it.
-			c, cerr := gopqr.NewConnector("host=127.0.0.1 port=1 dbname=x sslmode=disable", gopqr.WithSource(src))
+			c, cerr := gopqr.NewConnector("host=127.0.0.1 port=1 dbname=x sslmode=disable",
+				gopqr.WithSource(src))
 			if cerr != nil {
 				t.Fatal(cerr)
 			}
@@ -224,7 +241,8 @@ func TestCallsPerRefreshSingleUser(t *testing.T) {
 		d, g := ctr.delta()
 		t.Logf("%-40s DescribeSecret %d, GetSecretValue %d", what, d, g)
 		if d != wantDesc || g != wantGets {
-			t.Errorf("%s: %d DescribeSecret and %d GetSecretValue; want %d and %d", what, d, g, wantDesc, wantGets)
+			t.Errorf("%s: %d DescribeSecret and %d GetSecretValue; want %d and %d",
+				what, d, g, wantDesc, wantGets)
 		}
 	}
 	step("first refresh", []gopqr.Pair{p1}, 1, 1)
@@ -298,7 +316,8 @@ func TestCallsPerRefreshAlternating(t *testing.T) {
 		d, g := ctr.delta()
 		t.Logf("%-40s DescribeSecret %d, GetSecretValue %d", what, d, g)
 		if d != wantDesc || g != wantGets {
-			t.Errorf("%s: %d DescribeSecret and %d GetSecretValue; want %d and %d", what, d, g, wantDesc, wantGets)
+			t.Errorf("%s: %d DescribeSecret and %d GetSecretValue; want %d and %d",
+				what, d, g, wantDesc, wantGets)
 		}
 	}
 	step("first refresh", []gopqr.Pair{a1, b1}, 1, 2)
@@ -395,7 +414,8 @@ func TestUnusableExtraVersionsAreSkipped(t *testing.T) {
 				want = 2 // AWSCURRENT and the unusable extra version
 			}
 			if d != 1 || g != want {
-				t.Errorf("%v refresh %d: %d DescribeSecret, %d GetSecretValue; want 1 and %d", strategy, i, d, g, want)
+				t.Errorf("%v refresh %d: %d DescribeSecret, %d GetSecretValue; want 1 and %d",
+					strategy, i, d, g, want)
 			}
 		}
 	}
@@ -403,7 +423,8 @@ func TestUnusableExtraVersionsAreSkipped(t *testing.T) {
 	srv2 := newFake(t)
 	srv2.CreateSecret("s", rds(t, cur))
 	srv2.PutVersion("s", rds(t, cur), smfake.Current)
-	if got := mustRefresh(t, newSource(t, srv2, "s", awssm.WithStrategy(awssm.Alternating))); len(got) != 1 {
+	if got := mustRefresh(t, newSource(t, srv2, "s",
+		awssm.WithStrategy(awssm.Alternating))); len(got) != 1 {
 		t.Errorf("duplicate login kept: %v", users(got))
 	}
 }
@@ -461,7 +482,8 @@ func TestThrottlingAndServerErrors(t *testing.T) {
 	// keeps its list and retries, rather than publish a partial one.
 	srv.PutVersion("s", rds(t, gopqr.Pair{Username: "u", Password: "q"}), smfake.Pending)
 	srv.Fail(opGet, smfake.Internal)
-	if _, err := refresh(t, src); !errors.As(err, &ae) || !strings.Contains(err.Error(), "(AWSPENDING)") {
+	if _, err := refresh(t, src); !errors.As(err, &ae) ||
+		!strings.Contains(err.Error(), "(AWSPENDING)") {
 		t.Errorf("failed pending read: %v", err)
 	}
 	if got := mustRefresh(t, src); len(got) != 2 {
@@ -589,9 +611,11 @@ func TestConcurrentRefresh(t *testing.T) {
 		t.Error(err)
 	}
 	d, g := srv.Calls(appKey, opDescribe), srv.Calls(appKey, opGet)
-	t.Logf("%d refreshes: %d DescribeSecret, %d GetSecretValue for %d versions", workers*each, d, g, srv.Versions("s"))
+	t.Logf("%d refreshes: %d DescribeSecret, %d GetSecretValue for %d versions",
+		workers*each, d, g, srv.Versions("s"))
 	if d != workers*each || g > srv.Versions("s") {
-		t.Errorf("%d DescribeSecret (want %d), %d GetSecretValue (want at most %d)", d, workers*each, g, srv.Versions("s"))
+		t.Errorf("%d DescribeSecret (want %d), %d GetSecretValue (want at most %d)",
+			d, workers*each, g, srv.Versions("s"))
 	}
 }
 
@@ -619,7 +643,8 @@ func TestWithCore(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if s := fmt.Sprintf("%v %+v", src, src); strings.Contains(s, `"p"`) || !strings.Contains(s, "awssm.Source(s)") {
+	if s := fmt.Sprintf("%v %+v", src, src); strings.Contains(s, `"p"`) ||
+		!strings.Contains(s, "awssm.Source(s)") {
 		t.Errorf("printed Source: %s", s)
 	}
 }

@@ -19,11 +19,15 @@
 //
 // A path that is a file holds JSON, in one of these shapes:
 //
-//	{"username": "app", "password": "...", ...}            one login; other keys (host, port, engine) are ignored
-//	{..., "previous_username": "...", "previous_password": "..."}   and a previous login, tried second
+//	{"username": "app", "password": "...", ...}
+//	    one login; other keys (host, port, engine) are ignored
+//	{..., "previous_username": "...", "previous_password": "..."}
+//	    and a previous login, tried second
 //	{"active_credential": "odd", "odd_username": "...", "odd_password": "...",
-//	 "even_username": "...", "even_password": "..."}      the odd/even record; the active login comes first
-//	[{"username": "...", "password": "..."}, ...]          logins in order of preference
+//	 "even_username": "...", "even_password": "..."}
+//	    the odd/even record; the active login comes first
+//	[{"username": "...", "password": "..."}, ...]
+//	    logins in order of preference
 //
 // A path that is a directory holds one file per value: username and
 // password, and optionally previous_username and previous_password. A

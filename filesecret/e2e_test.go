@@ -116,7 +116,8 @@ func TestE2EKubernetesSingleUser(t *testing.T) {
 		proveLogin(t, conn)
 		queries(t, db, 20)
 		after := conn.Stats()
-		t.Logf("rotation %d: %d reads of the secret (%d files), %d refreshes (%d with a new list), %d rejected logins, %v",
+		t.Logf("rotation %d: %d reads of the secret (%d files), "+
+			"%d refreshes (%d with a new list), %d rejected logins, %v",
 			i, src.reads.Load()-reads, src.files.Load()-files,
 			after.Refreshes-before.Refreshes, after.Generation-before.Generation,
 			after.Rejections-before.Rejections, time.Since(began).Round(time.Millisecond))
@@ -194,8 +195,11 @@ func TestE2EKubernetesAlternatingUsers(t *testing.T) {
 		after := conn.Stats()
 		t.Logf("rotation %d: %d reads of the secret, %d refreshes, %d rejected logins, logins now %v, %v",
 			i, src.reads.Load()-reads, after.Refreshes-before.Refreshes,
-			after.Rejections-before.Rejections, after.CurrentLogins, time.Since(began).Round(time.Millisecond))
-		if want := map[string]string{"odd": odd.Username, "even": even.Username}[active]; after.CurrentLogins[0] != want {
+			after.Rejections-before.Rejections, after.CurrentLogins,
+			time.Since(began).Round(time.Millisecond))
+		if want := map[string]string{
+			"odd": odd.Username, "even": even.Username,
+		}[active]; after.CurrentLogins[0] != want {
 			t.Errorf("rotation %d: first login %s, want %s", i, after.CurrentLogins[0], want)
 		}
 	}

@@ -2,15 +2,11 @@ package filesecret
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,11 +14,8 @@ import (
 	"testing"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/leakcheck"
 )
-
-// fuzzPlaceholder stands in for a secret value in the secrets that work
-// out which texts the errors hold whatever the values are.
-const fuzzPlaceholder = "\x01\x02\x03\x04"
 
 // fuzzDir stands for the secret's directory in error texts, which differs
 // from one run to the next.
@@ -32,7 +25,10 @@ const fuzzDir = "<dir>"
 // with a subdirectory, and no previous login.
 var fuzzNames = []Names{
 	DefaultNames(),
-	{Username: "login", Password: "db/secret", PreviousUsername: "old_login", PreviousPassword: "db/old_secret"},
+	{
+		Username: "login", Password: "db/secret",
+		PreviousUsername: "old_login", PreviousPassword: "db/old_secret",
+	},
 	{Username: "username", Password: "password"},
 }
 
@@ -88,8 +84,12 @@ var fixedFileTexts = sync.OnceValue(func() string {
 	}
 
 	// JSON files.
-	bodies := []string{"", "x", "{", `{"a":`, "1", "null", `"s"`, "[]", "[1]", "[{}]", "{}", `{"a":1}`, "\xef\xbb\xbf"}
-	allKeys := []string{"active_credential", "odd_username", "odd_password", "even_username", "even_password"}
+	bodies := []string{
+		"", "x", "{", `{"a":`, "1", "null", `"s"`, "[]", "[1]", "[{}]", "{}", `{"a":1}`, "\xef\xbb\xbf",
+	}
+	allKeys := []string{
+		"active_credential", "odd_username", "odd_password", "even_username", "even_password",
+	}
 	for _, n := range fuzzNames {
 		for _, k := range names(n) {
 			if k != "" && !slices.Contains(allKeys, k) {
@@ -100,36 +100,20 @@ var fixedFileTexts = sync.OnceValue(func() string {
 	base := map[string]any{"active_credential": "odd"}
 	for i, k := range allKeys {
 		if _, ok := base[k]; !ok {
-			base[k] = fuzzPlaceholder + strconv.Itoa(i)
+			base[k] = leakcheck.Placeholder + strconv.Itoa(i)
 		}
 	}
-	bad := []any{"absent", nil, 1, true, map[string]any{}, []any{}, "", "\x00", fuzzPlaceholder, "odd", "even", "x"}
-	for _, k := range allKeys {
-		for _, b := range bad {
-			m := make(map[string]any, len(base))
-			for kk, vv := range base {
-				m[kk] = vv
-			}
-			if b == "absent" {
-				delete(m, k)
-			} else {
-				m[k] = b
-			}
-			for _, doc := range []any{m, []any{m}, []any{base, m}} {
-				js, err := json.Marshal(doc)
-				if err != nil {
-					panic(err)
-				}
-				bodies = append(bodies, string(js))
-			}
-			if _, ok := m["active_credential"]; ok {
-				delete(m, "active_credential")
-				js, err := json.Marshal(m)
-				if err != nil {
-					panic(err)
-				}
-				bodies = append(bodies, string(js))
-			}
+	bad := []any{
+		leakcheck.Absent, nil, 1, true, map[string]any{}, []any{}, "", "\x00", leakcheck.Placeholder,
+		"odd", "even", "x",
+	}
+	for _, m := range leakcheck.Variants(base, allKeys, bad) {
+		for _, doc := range []any{m, []any{m}, []any{base, m}} {
+			bodies = append(bodies, leakcheck.MustJSON(doc))
+		}
+		if _, ok := m["active_credential"]; ok {
+			delete(m, "active_credential")
+			bodies = append(bodies, leakcheck.MustJSON(m))
 		}
 	}
 	file := filepath.Join(dir, "secret.json")
@@ -148,7 +132,7 @@ var fixedFileTexts = sync.OnceValue(func() string {
 			for _, b := range []*string{nil, ptr(""), ptr("\r\n"), ptr("a\x00")} {
 				files := map[string]*string{}
 				for j, name := range names(n) {
-					files[name] = ptr(fuzzPlaceholder + strconv.Itoa(j))
+					files[name] = ptr(leakcheck.Placeholder + strconv.Itoa(j))
 				}
 				files[names(n)[k]] = b
 				i++
@@ -158,7 +142,7 @@ var fixedFileTexts = sync.OnceValue(func() string {
 			}
 		}
 	}
-	return fixedText(texts)
+	return leakcheck.FixedText(texts)
 })
 
 func ptr(s string) *string { return &s }
@@ -212,16 +196,20 @@ func FuzzParseSecret(f *testing.F) {
 		// The documented shapes.
 		{`{"engine":"postgres","host":"db","port":5432,"username":"app","password":"p1-secret"}`,
 			"app\n", "p2-secret\r\n", "app", "p1-secret\n\n", 0},
-		{`{"username":"app","password":"p2-secret","previous_username":"app","previous_password":"p1-secret"}`,
+		{`{"username":"app","password":"p2-secret",` +
+			`"previous_username":"app","previous_password":"p1-secret"}`,
 			"app", "p2-secret", "", "", 1<<3 | 1<<4 | 1<<5 | 1<<6},
-		{`{"active_credential":"odd","odd_username":"o","odd_password":"po-secret","even_username":"e","even_password":"pe-secret"}`,
+		{`{"active_credential":"odd","odd_username":"o","odd_password":"po-secret",` +
+			`"even_username":"e","even_password":"pe-secret"}`,
 			"app_odd\n", "odd-secret\n", "app_even\n", "even-secret\n", 1 << 2},
-		{`{"active_credential":"EVEN","odd_username":"o","odd_password":"po-secret","even_username":"e","even_password":"pe-secret"}`,
+		{`{"active_credential":"EVEN","odd_username":"o","odd_password":"po-secret",` +
+			`"even_username":"e","even_password":"pe-secret"}`,
 			"app\n", "p3-secret", "", "", 1 | 1<<2 | 1<<5 | 1<<6},
 		{`[{"username":"a","password":"pa-secret"},{"username":"b","password":"pb-secret","note":1}]`,
 			"app", "p1", "", "", 2},
 		{"\xef\xbb\xbf" + `{"username":"app","password":"p1-secret"}`, "app", "p1", "x", "y", 2 | 1<<2},
-		{`{"login":"app","db/secret":" p@:/?#%&'\" \\ ü=ß;\n","old_login":"app","db/old_secret":"p0-secret"}`,
+		{`{"login":"app","db/secret":" p@:/?#%&'\" \\ ü=ß;\n",` +
+			`"old_login":"app","db/old_secret":"p0-secret"}`,
 			"app", " p@:/?#%&'\" \\ ü=ß;", "app", "p0", 1},
 		// Broken.
 		{`Zq9xV7pLwKj4mTn8Rb`, "Kj4mTn8Rb", "", "", "", 0},
@@ -230,12 +218,15 @@ func FuzzParseSecret(f *testing.F) {
 		{`{"username":"Kj4mTn8Rb","password":9137468250}`, "Kj4mTn8Rb", "Zq9xV7pLw\x00", "", "", 1 << 2},
 		{`{"username":"Kj4mTn8Rb","password":{"v":"Zq9xV7pLw"}}`, "\r\n", "Zq9xV7pLw", "", "", 0},
 		{`{"username":"","password":"Zq9xV7pLw"}`, "Kj4mTn8Rb", "Zq9xV7pLw", "", "Zq9xV7pLw", 1 << 5},
-		{`{"username":"Kj4mTn8Rb","password":"Zq9xV7pLw\u0000"}`, "Kj4mTn8Rb", "Zq9xV7pLw", "Kj4mTn8Rb", "", 1 << 6},
+		{`{"username":"Kj4mTn8Rb","password":"Zq9xV7pLw\u0000"}`,
+			"Kj4mTn8Rb", "Zq9xV7pLw", "Kj4mTn8Rb", "", 1 << 6},
 		{`{"username":"Kj4mTn8Rb","password":"Zq9xV7pLw","previous_username":"Kj4mTn8Rb"}`,
 			"Kj4mTn8Rb\x00", "Zq9xV7pLw", "", "", 1<<5 | 1<<6},
-		{`{"active_credential":"Zq9xV7pLw","odd_username":"o","odd_password":"Zq9xV7pLw","even_username":"e","even_password":"Kj4mTn8Rb"}`,
+		{`{"active_credential":"Zq9xV7pLw","odd_username":"o","odd_password":"Zq9xV7pLw",` +
+			`"even_username":"e","even_password":"Kj4mTn8Rb"}`,
 			"Kj4mTn8Rb", "Zq9xV7pLw", "", "", 1 << 4},
-		{`[{"username":"a","password":"pa-secret"},"Zq9xV7pLw"]`, "Kj4mTn8Rb", "Zq9xV7pLw", "", "", 1<<3 | 1<<4},
+		{`[{"username":"a","password":"pa-secret"},"Zq9xV7pLw"]`,
+			"Kj4mTn8Rb", "Zq9xV7pLw", "", "", 1<<3 | 1<<4},
 		{`[]`, "", "", "", "", 1<<3 | 1<<4 | 1<<5 | 1<<6},
 		{"{\"username\":\"\xff\",\"password\":\"\\ud800\"}", "\xff", "\xfe\n", "", "", 0},
 	} {
@@ -273,15 +264,15 @@ func FuzzParseSecret(f *testing.F) {
 
 		// A JSON file.
 		rewrite(t, file, data)
-		values, _ := jsonStrings(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
+		values, _ := leakcheck.JSONStrings(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
 		got, err, text := readOnce(t, file, n)
 		if err != nil {
 			if got != nil {
 				t.Errorf("JSON: logins with the error %v", err)
 			}
-			checkNoLeak(t, text, fixed, values)
+			leakcheck.CheckNoLeak(t, text, fixed, values)
 		} else {
-			checkPairs(t, got, values)
+			leakcheck.CheckPairs(t, got, values)
 		}
 
 		// A directory, and the logins it must give.
@@ -302,8 +293,11 @@ func FuzzParseSecret(f *testing.F) {
 			return strings.TrimRight(*v, "\r\n")
 		}
 		want = append(want, gopqr.Pair{Username: value(n.Username), Password: value(n.Password)})
-		if n.PreviousUsername != "" && (files[n.PreviousUsername] != nil || files[n.PreviousPassword] != nil) {
-			want = append(want, gopqr.Pair{Username: value(n.PreviousUsername), Password: value(n.PreviousPassword)})
+		if n.PreviousUsername != "" &&
+			(files[n.PreviousUsername] != nil || files[n.PreviousPassword] != nil) {
+			want = append(want, gopqr.Pair{
+				Username: value(n.PreviousUsername), Password: value(n.PreviousPassword),
+			})
 		}
 		for _, p := range want {
 			wantErr = wantErr || strings.ContainsRune(p.Username+p.Password, 0)
@@ -336,7 +330,7 @@ func FuzzParseSecret(f *testing.F) {
 					secrets = append(secrets, strings.TrimRight(*v, "\r\n"))
 				}
 			}
-			checkNoLeak(t, text, fixed, secrets)
+			leakcheck.CheckNoLeak(t, text, fixed, secrets)
 		case wantErr:
 			t.Errorf("directory: logins %q, want an error", got)
 		case !slices.Equal(got, want):
@@ -345,138 +339,17 @@ func FuzzParseSecret(f *testing.F) {
 	})
 }
 
-// jsonStrings returns the string values (not the keys) of a JSON text, in
-// order and decoded, as far as it is well-formed, and whether it is valid
-// JSON as a whole.
-func jsonStrings(data []byte) (values []string, valid bool) {
-	type frame struct{ object, wantKey bool }
-	var stack []frame
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return values, false
-		}
-		top := len(stack) - 1
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			stack = stack[:top]
-			continue
-		}
-		if top >= 0 && stack[top].object {
-			if stack[top].wantKey {
-				stack[top].wantKey = false
-				continue // a key
-			}
-			stack[top].wantKey = true
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			stack = append(stack, frame{object: v == '{', wantKey: v == '{'})
-		case string:
-			values = append(values, v)
-		}
-	}
-	return values, json.Valid(data)
-}
-
-// leakForms returns the forms in which a secret could show in a text: as
-// it is, quoted in Go or JSON syntax, and hex-encoded.
-func leakForms(s string) []string {
-	q := strconv.Quote(s)
-	j, _ := json.Marshal(s)
-	hx := hex.EncodeToString([]byte(s))
-	return []string{s, q[1 : len(q)-1], string(j[1 : len(j)-1]), hx}
-}
-
-// reporter is what the checks need of a *testing.T.
-type reporter interface {
-	Helper()
-	Errorf(format string, args ...any)
-}
-
-// recorder is a reporter that keeps what it is told, to test the checks.
-type recorder struct{ errs []string }
-
-func (r *recorder) Helper() {}
-func (r *recorder) Errorf(format string, args ...any) {
-	r.errs = append(r.errs, fmt.Sprintf(format, args...))
-}
-
-var digitRuns = regexp.MustCompile(`[0-9]+`)
-
-// normDigits replaces each run of digits by 0: an error may give a number
-// (a byte offset, an item or login number), which the fuzzer finds as a
-// "secret".
-func normDigits(s string) string { return digitRuns.ReplaceAllString(s, "0") }
-
-// fixedText joins texts, each once, with their digits normalised.
-func fixedText(texts []string) string {
-	seen := make(map[string]bool, len(texts))
-	var b strings.Builder
-	for _, s := range texts {
-		if s = normDigits(s); !seen[s] {
-			seen[s] = true
-			b.WriteString(s + "\n")
-		}
-	}
-	return b.String()
-}
-
-// checkNoLeak fails t if text holds one of secrets, in one of its leak
-// forms at least four bytes long, that fixed (texts that errors hold
-// whatever the secrets are, digits normalised) does not hold.
-func checkNoLeak(t reporter, text, fixed string, secrets []string) {
-	t.Helper()
-	for _, s := range secrets {
-		if len(s) < 4 {
-			continue
-		}
-		for _, form := range leakForms(s) {
-			if len(form) >= 4 && strings.Contains(text, form) &&
-				!strings.Contains(fixed, normDigits(form)) {
-				t.Errorf("the error holds the secret value %q as %q: %s", s, form, text)
-			}
-		}
-	}
-}
-
-// checkPairs fails t unless every pair has a non-empty username and
-// password without NUL bytes, both among the input's string values.
-func checkPairs(t reporter, pairs []gopqr.Pair, values []string) {
-	t.Helper()
-	from := make(map[string]bool, len(values))
-	for _, v := range values {
-		from[v] = true
-	}
-	if len(pairs) == 0 {
-		t.Errorf("no error and no logins")
-	}
-	for i, p := range pairs {
-		switch {
-		case p.Username == "" || p.Password == "":
-			t.Errorf("login %d has an empty username or password: %#v", i, p.Username)
-		case strings.ContainsRune(p.Username, 0) || strings.ContainsRune(p.Password, 0):
-			t.Errorf("login %d holds a NUL byte: %q", i, p.Username)
-		case !from[p.Username] || !from[p.Password]:
-			t.Errorf("login %d (%q) is not made of the input's string values", i, p.Username)
-		}
-	}
-}
-
 // TestFuzzChecks: the checks of FuzzParseSecret see a value in an error
 // in each of its leak forms, but not a value that the fixed texts hold nor
 // the directory's path; and they refuse logins that are empty, hold a NUL
 // byte or are not made of the input's values.
 func TestFuzzChecks(t *testing.T) {
 	const secret = "hunter2\n\"\xff"
-	for _, form := range leakForms(secret) {
-		r := &recorder{}
-		checkNoLeak(r, "filesecret: "+fuzzDir+`: key "password" is `+form, fixedFileTexts(), []string{secret})
-		if len(r.errs) == 0 {
+	for _, form := range leakcheck.Forms(secret) {
+		r := &leakcheck.Recorder{}
+		leakcheck.CheckNoLeak(r, "filesecret: "+fuzzDir+`: key "password" is `+form,
+			fixedFileTexts(), []string{secret})
+		if len(r.Errs) == 0 {
 			t.Errorf("a leak as %q is not seen", form)
 		}
 	}
@@ -486,17 +359,18 @@ func TestFuzzChecks(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), dir) || strings.Contains(text, dir) {
 		t.Fatalf("read of a directory without a password: %v (%q)", err, text)
 	}
-	r := &recorder{}
-	checkNoLeak(r, text, fixedFileTexts(), []string{"password", "FuzzParseSecret", "filesecret: ", "123"})
-	if len(r.errs) != 0 {
-		t.Errorf("fixed texts taken for leaks: %q", r.errs)
+	r := &leakcheck.Recorder{}
+	leakcheck.CheckNoLeak(r, text, fixedFileTexts(),
+		[]string{"password", "FuzzParseSecret", "filesecret: ", "123"})
+	if len(r.Errs) != 0 {
+		t.Errorf("fixed texts taken for leaks: %q", r.Errs)
 	}
 	for _, pairs := range [][]gopqr.Pair{
 		nil, {{Username: "", Password: "pw"}}, {{Username: "app", Password: ""}},
 		{{Username: "app\x00", Password: "pw"}}, {{Username: "app", Password: "other"}},
 	} {
-		r := &recorder{}
-		if checkPairs(r, pairs, []string{"app", "pw", "app\x00", ""}); len(r.errs) == 0 {
+		r := &leakcheck.Recorder{}
+		if leakcheck.CheckPairs(r, pairs, []string{"app", "pw", "app\x00", ""}); len(r.Errs) == 0 {
 			t.Errorf("logins %q pass the checks", pairs)
 		}
 	}

@@ -257,7 +257,8 @@ func (s *Source) readDir() ([]gopqr.Pair, error) {
 		now, err := os.Readlink(link)
 		return err != nil || now != gen
 	}
-	errUpdated := fmt.Errorf("filesecret: %s: a Kubernetes update replaced the secret while it was read", s.path)
+	errUpdated := fmt.Errorf(
+		"filesecret: %s: a Kubernetes update replaced the secret while it was read", s.path)
 	exists := func(name string) bool {
 		_, err := os.Stat(filepath.Join(dir, name))
 		return !errors.Is(err, fs.ErrNotExist)
@@ -345,7 +346,8 @@ func parseJSON(path string, data []byte, n Names) ([]gopqr.Pair, error) {
 func jsonError(path string, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Errorf("filesecret: %s: not valid JSON (syntax error at byte %d of the file; a writer may be half-way through it)", path, se.Offset)
+		return fmt.Errorf("filesecret: %s: not valid JSON (syntax error at byte %d of the file; "+
+			"a writer may be half-way through it)", path, se.Offset)
 	}
 	return fmt.Errorf("filesecret: %s: not valid JSON", path)
 }

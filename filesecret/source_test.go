@@ -43,32 +43,43 @@ func plain(ps []gopqr.Pair) string {
 }
 
 func TestJSONShapes(t *testing.T) {
-	custom := Names{Username: "user", Password: "pass", PreviousUsername: "pending_user", PreviousPassword: "pending_pass"}
+	custom := Names{
+		Username: "user", Password: "pass",
+		PreviousUsername: "pending_user", PreviousPassword: "pending_pass",
+	}
 	for _, tc := range []struct {
 		name  string
 		json  string
 		names *Names
 		want  []gopqr.Pair
 	}{
-		{"rds style with other keys", `{"engine":"postgres","host":"db","port":5432,"username":"app","password":"p1"}`,
+		{"rds style with other keys",
+			`{"engine":"postgres","host":"db","port":5432,"username":"app","password":"p1"}`,
 			nil, pairs("app", "p1")},
-		{"with previous", `{"username":"app","password":"p2","previous_username":"app","previous_password":"p1"}`,
+		{"with previous",
+			`{"username":"app","password":"p2","previous_username":"app","previous_password":"p1"}`,
 			nil, pairs("app", "p2", "app", "p1")},
-		{"odd active", `{"active_credential":"odd","odd_username":"o","odd_password":"po","even_username":"e","even_password":"pe"}`,
+		{"odd active", `{"active_credential":"odd","odd_username":"o","odd_password":"po",` +
+			`"even_username":"e","even_password":"pe"}`,
 			nil, pairs("o", "po", "e", "pe")},
-		{"even active", `{"active_credential":"even","odd_username":"o","odd_password":"po","even_username":"e","even_password":"pe"}`,
+		{"even active", `{"active_credential":"even","odd_username":"o","odd_password":"po",` +
+			`"even_username":"e","even_password":"pe"}`,
 			nil, pairs("e", "pe", "o", "po")},
-		{"active in capitals", `{"active_credential":"EVEN","odd_username":"o","odd_password":"po","even_username":"e","even_password":"pe"}`,
+		{"active in capitals", `{"active_credential":"EVEN","odd_username":"o","odd_password":"po",` +
+			`"even_username":"e","even_password":"pe"}`,
 			nil, pairs("e", "pe", "o", "po")},
 		{"list", `[{"username":"a","password":"pa"},{"username":"b","password":"pb","note":1}]`,
 			nil, pairs("a", "pa", "b", "pb")},
-		{"byte order mark", "\xef\xbb\xbf" + `{"username":"app","password":"p1"}`, nil, pairs("app", "p1")},
+		{"byte order mark", "\xef\xbb\xbf" + `{"username":"app","password":"p1"}`,
+			nil, pairs("app", "p1")},
 		{"awkward password kept as is", `{"username":"app","password":" p@:/?#%&'\" \\ ü=ß;\n"}`,
 			nil, pairs("app", " p@:/?#%&'\" \\ ü=ß;\n")},
 		{"custom names", `{"user":"app","pass":"p1","pending_user":"app","pending_pass":"p2"}`,
 			&custom, pairs("app", "p1", "app", "p2")},
-		{"custom names without the optional pair", `{"user":"app","pass":"p1"}`, &custom, pairs("app", "p1")},
-		{"previous turned off", `{"username":"app","password":"p1","previous_username":"x","previous_password":"y"}`,
+		{"custom names without the optional pair", `{"user":"app","pass":"p1"}`,
+			&custom, pairs("app", "p1")},
+		{"previous turned off",
+			`{"username":"app","password":"p1","previous_username":"x","previous_password":"y"}`,
 			&Names{Username: "username", Password: "password"}, pairs("app", "p1")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,7 +126,8 @@ func TestDirectory(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(sub, "db", "user"), "app\n")
 	writeFile(t, filepath.Join(sub, "db", "pass"), "p3")
-	got, err = testSource(t, sub, WithNames(Names{Username: "db/user", Password: "db/pass"})).Refresh(context.Background())
+	got, err = testSource(t, sub, WithNames(Names{Username: "db/user", Password: "db/pass"})).
+		Refresh(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +211,8 @@ func TestKubernetesNeverMixesGenerations(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
-	t.Logf("%d refreshes (%d reads) during %d updates, %d failed after retries (first: %v)", reads, s.reads.Load(), updates, failed, firstErr)
+	t.Logf("%d refreshes (%d reads) during %d updates, %d failed after retries (first: %v)",
+		reads, s.reads.Load(), updates, failed, firstErr)
 	if failed > 0 && !strings.Contains(firstErr.Error(), "replaced the secret while it was read") {
 		t.Errorf("unexpected error: %v", firstErr)
 	}
@@ -226,28 +239,51 @@ func TestErrorsNeverHoldContents(t *testing.T) {
 		names *Names
 		want  string // part of the error
 	}{
-		{name: "truncated JSON", json: `{"username":"` + marker + `","password":"` + marker, want: "not valid JSON (syntax error at byte"},
+		{name: "truncated JSON", json: `{"username":"` + marker + `","password":"` + marker,
+			want: "not valid JSON (syntax error at byte"},
 		{name: "bad character", json: marker, want: "not valid JSON"},
 		{name: "top-level string", json: `"` + marker + `"`, want: "neither an object nor a list"},
 		{name: "top-level number", json: `42`, want: "neither an object nor a list"},
-		{name: "missing password", json: `{"username":"` + marker + `"}`, want: `key "password" is missing`},
-		{name: "missing username", json: `{"password":"` + marker + `"}`, want: `key "username" is missing`},
-		{name: "password not a string", json: `{"username":"` + marker + `","password":123}`, want: `key "password" is not a string`},
-		{name: "password an object", json: `{"username":"u","password":{"v":"` + marker + `"}}`, want: `key "password" is not a string`},
-		{name: "empty password", json: `{"username":"` + marker + `","password":""}`, want: "login 0 has an empty password"},
-		{name: "empty username", json: `{"username":"","password":"` + marker + `"}`, want: "login 0 has an empty username"},
-		{name: "NUL in password", json: `{"username":"u","password":"` + marker + `\u0000"}`, want: "NUL byte"},
-		{name: "previous half given", json: `{"username":"u","password":"p","previous_username":"` + marker + `"}`, want: `key "previous_password" is missing`},
-		{name: "active credential unknown", json: `{"active_credential":"` + marker + `","odd_username":"o","odd_password":"po","even_username":"e","even_password":"pe"}`, want: `neither "odd" nor "even"`},
-		{name: "odd/even incomplete", json: `{"active_credential":"odd","odd_username":"o","odd_password":"` + marker + `","even_username":"e"}`, want: `key "even_password" is missing`},
+		{name: "missing password", json: `{"username":"` + marker + `"}`,
+			want: `key "password" is missing`},
+		{name: "missing username", json: `{"password":"` + marker + `"}`,
+			want: `key "username" is missing`},
+		{name: "password not a string", json: `{"username":"` + marker + `","password":123}`,
+			want: `key "password" is not a string`},
+		{name: "password an object", json: `{"username":"u","password":{"v":"` + marker + `"}}`,
+			want: `key "password" is not a string`},
+		{name: "empty password", json: `{"username":"` + marker + `","password":""}`,
+			want: "login 0 has an empty password"},
+		{name: "empty username", json: `{"username":"","password":"` + marker + `"}`,
+			want: "login 0 has an empty username"},
+		{name: "NUL in password", json: `{"username":"u","password":"` + marker + `\u0000"}`,
+			want: "NUL byte"},
+		{name: "previous half given",
+			json: `{"username":"u","password":"p","previous_username":"` + marker + `"}`,
+			want: `key "previous_password" is missing`},
+		{name: "active credential unknown",
+			json: `{"active_credential":"` + marker + `","odd_username":"o","odd_password":"po",` +
+				`"even_username":"e","even_password":"pe"}`,
+			want: `neither "odd" nor "even"`},
+		{name: "odd/even incomplete",
+			json: `{"active_credential":"odd","odd_username":"o","odd_password":"` + marker +
+				`","even_username":"e"}`,
+			want: `key "even_password" is missing`},
 		{name: "empty list", json: `[]`, want: "the JSON list is empty"},
-		{name: "list of strings", json: `["` + marker + `"]`, want: "item 0 of the JSON list is not an object"},
-		{name: "list item incomplete", json: `[{"username":"a","password":"b"},{"username":"` + marker + `"}]`, want: `item 1 of the JSON list: key "password" is missing`},
+		{name: "list of strings", json: `["` + marker + `"]`,
+			want: "item 0 of the JSON list is not an object"},
+		{name: "list item incomplete",
+			json: `[{"username":"a","password":"b"},{"username":"` + marker + `"}]`,
+			want: `item 1 of the JSON list: key "password" is missing`},
 		{name: "too large", json: big, want: "larger than"},
 		{name: "dir without password", dir: files{"username": marker}, want: `no file "password"`},
-		{name: "dir with empty password", dir: files{"username": marker, "password": "\n"}, want: `file "password" is empty`},
-		{name: "dir previous half given", dir: files{"username": "u", "password": "p", "previous_username": marker}, want: `no file "previous_password"`},
-		{name: "dir password with NUL", dir: files{"username": "u", "password": marker + "\x00"}, want: "NUL byte"},
+		{name: "dir with empty password", dir: files{"username": marker, "password": "\n"},
+			want: `file "password" is empty`},
+		{name: "dir previous half given",
+			dir:  files{"username": "u", "password": "p", "previous_username": marker},
+			want: `no file "previous_password"`},
+		{name: "dir password with NUL", dir: files{"username": "u", "password": marker + "\x00"},
+			want: "NUL byte"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := t.TempDir()
@@ -280,7 +316,8 @@ func checkErr(t *testing.T, err error, want string) {
 	case !strings.Contains(err.Error(), want):
 		t.Errorf("error %q does not say %q", err, want)
 	}
-	if rest := strings.TrimPrefix(err.Error(), "filesecret: "); rest != "" && strings.ToLower(rest[:1]) != rest[:1] {
+	if rest := strings.TrimPrefix(err.Error(), "filesecret: "); rest != "" &&
+		strings.ToLower(rest[:1]) != rest[:1] {
 		t.Errorf("error not in lower case: %v", err)
 	}
 }
@@ -304,12 +341,19 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		want []string
 	}{
 		{"empty path", "", nil, []string{"empty path"}},
-		{"no password name", "/x", []Option{WithNames(Names{Username: "u"})}, []string{"username and password names are required"}},
-		{"half previous", "/x", []Option{WithNames(Names{Username: "u", Password: "p", PreviousUsername: "pu"})}, []string{"go together"}},
-		{"escaping name", "/x", []Option{WithNames(Names{Username: "../u", Password: "p"})}, []string{`name "../u" is not a relative path`}},
-		{"absolute name", "/x", []Option{WithNames(Names{Username: "/etc/u", Password: "p"})}, []string{"not a relative path"}},
-		{"negative debounce", "/x", []Option{WithDebounce(-time.Second)}, []string{"WithDebounce: -1s is negative"}},
-		{"all at once", "", []Option{WithDebounce(-1), WithNames(Names{})}, []string{"empty path", "WithDebounce", "WithNames"}},
+		{"no password name", "/x", []Option{WithNames(Names{Username: "u"})},
+			[]string{"username and password names are required"}},
+		{"half previous", "/x",
+			[]Option{WithNames(Names{Username: "u", Password: "p", PreviousUsername: "pu"})},
+			[]string{"go together"}},
+		{"escaping name", "/x", []Option{WithNames(Names{Username: "../u", Password: "p"})},
+			[]string{`name "../u" is not a relative path`}},
+		{"absolute name", "/x", []Option{WithNames(Names{Username: "/etc/u", Password: "p"})},
+			[]string{"not a relative path"}},
+		{"negative debounce", "/x", []Option{WithDebounce(-time.Second)},
+			[]string{"WithDebounce: -1s is negative"}},
+		{"all at once", "", []Option{WithDebounce(-1), WithNames(Names{})},
+			[]string{"empty path", "WithDebounce", "WithNames"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := New(tc.path, tc.opts...)

@@ -273,7 +273,8 @@ func TestWatchConnector(t *testing.T) {
 	noLeaks(t)
 	v := newVolume(t, login("app", "p0", "", ""))
 	errs := make(chan error, 8)
-	s := testSource(t, v.dir, WithDebounce(5*time.Millisecond), WithErrorHandler(func(err error) { errs <- err }))
+	s := testSource(t, v.dir, WithDebounce(5*time.Millisecond),
+		WithErrorHandler(func(err error) { errs <- err }))
 	fc := &fakeConnector{seen: make(chan []gopqr.Pair, 8), src: s, err: errors.New("store said no")}
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := s.WatchConnector(ctx, fc)
@@ -282,7 +283,8 @@ func TestWatchConnector(t *testing.T) {
 	}
 	v.update(login("app", "p1", "", ""))
 	same(t, receive(t, fc.seen, "refresh"), pairs("app", "p1"))
-	if err := receive(t, errs, "reported error"); !strings.Contains(err.Error(), "filesecret: refresh after a change: store said no") {
+	if err := receive(t, errs, "reported error"); !strings.Contains(err.Error(),
+		"filesecret: refresh after a change: store said no") {
 		t.Errorf("reported %v", err)
 	}
 	cancel()
@@ -341,7 +343,8 @@ func TestWatchRecoversPanic(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "secret.json")
 	writeFile(t, path, `{"username":"app","password":"p0"}`)
 	errs := make(chan error, 8)
-	s := testSource(t, path, WithDebounce(time.Millisecond), WithErrorHandler(func(err error) { errs <- err }))
+	s := testSource(t, path, WithDebounce(time.Millisecond),
+		WithErrorHandler(func(err error) { errs <- err }))
 	calls := make(chan int, 8)
 	var n atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
@@ -357,7 +360,8 @@ func TestWatchRecoversPanic(t *testing.T) {
 	defer func() { cancel(); _ = w.Close() }()
 	writeFile(t, path, `{"username":"app","password":"p1"}`)
 	receive(t, calls, "first call")
-	if err := receive(t, errs, "reported panic"); !strings.Contains(err.Error(), "onChange panicked: boom") {
+	if err := receive(t, errs, "reported panic"); !strings.Contains(err.Error(),
+		"onChange panicked: boom") {
 		t.Errorf("reported %v", err)
 	}
 	writeFile(t, path, `{"username":"app","password":"p2"}`)

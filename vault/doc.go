@@ -56,9 +56,14 @@
 //
 // The token needs read on the one path its source reads, and nothing else:
 //
-//	path "secret/data/app/db"        { capabilities = ["read"] } # NewKV(c, "secret", "app/db")
-//	path "database/static-creds/app" { capabilities = ["read"] } # NewStaticRole(c, "database", "app")
-//	path "database/creds/app"        { capabilities = ["read"] } # NewDynamicRole(c, "database", "app")
+//	# NewKV(c, "secret", "app/db")
+//	path "secret/data/app/db" { capabilities = ["read"] }
+//
+//	# NewStaticRole(c, "database", "app")
+//	path "database/static-creds/app" { capabilities = ["read"] }
+//
+//	# NewDynamicRole(c, "database", "app")
+//	path "database/creds/app" { capabilities = ["read"] }
 //
 // # Errors
 //

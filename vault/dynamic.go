@@ -124,7 +124,8 @@ var (
 // nil client, an empty role or an option that does not apply is an error
 // wrapping [ErrInvalidConfig].
 func NewDynamicRole(client *api.Client, mount, role string, opts ...Option) (*DynamicRole, error) {
-	cfg, m, r, err := setup(kindDynamic, client, mount, DefaultDatabaseMount, "role", role, false, opts)
+	cfg, m, r, err := setup(kindDynamic, client, mount, DefaultDatabaseMount, "role", role,
+		false, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -210,10 +211,12 @@ func (s *DynamicRole) parse(sec *api.Secret, issued time.Time) (lease, error) {
 		return lease{}, err
 	}
 	if sec.LeaseDuration <= 0 {
-		return lease{}, s.malformed("lease_duration is %d: not a lease on dynamic credentials", sec.LeaseDuration)
+		return lease{}, s.malformed(
+			"lease_duration is %d: not a lease on dynamic credentials", sec.LeaseDuration)
 	}
 	if sec.LeaseDuration > maxSeconds {
-		return lease{}, s.malformed("lease_duration is %d: longer than %d s", sec.LeaseDuration, maxSeconds)
+		return lease{}, s.malformed("lease_duration is %d: longer than %d s",
+			sec.LeaseDuration, maxSeconds)
 	}
 	d := time.Duration(sec.LeaseDuration) * time.Second
 	renewAfter := time.Duration(float64(d) * s.renewAt)

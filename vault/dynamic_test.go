@@ -156,7 +156,8 @@ func TestDynamicRenewAndMarginOptions(t *testing.T) {
 		{"defaults", nil, 60 * time.Second, 81 * time.Second},
 		{"renew at half", []Option{WithRenewAt(0.5)}, 45 * time.Second, 81 * time.Second},
 		{"margin", []Option{WithExpiryMargin(20 * time.Second)}, 60 * time.Second, 70 * time.Second},
-		{"margin capped at the renewal point", []Option{WithExpiryMargin(time.Hour)}, 60 * time.Second, 60 * time.Second},
+		{"margin capped at the renewal point", []Option{WithExpiryMargin(time.Hour)},
+			60 * time.Second, 60 * time.Second},
 		{"zero margin", []Option{WithExpiryMargin(0)}, 60 * time.Second, 90 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,7 +205,8 @@ func TestDynamicVaultFailureKeepsNothingStale(t *testing.T) {
 func TestDynamicMalformed(t *testing.T) {
 	for _, tc := range []struct{ name, body, want string }{
 		{"no lease", `{"data":{"username":"u","password":"p"}}`, "lease_duration is 0"},
-		{"lease a string", `{"lease_duration":"1h","data":{"username":"u","password":"p"}}`, "lease_duration"},
+		{"lease a string", `{"lease_duration":"1h","data":{"username":"u","password":"p"}}`,
+			"lease_duration"},
 		{"no password", `{"lease_duration":60,"data":{"username":"u"}}`, `"password" is missing`},
 		{"not JSON", `{"lease_duration":60,`, "not valid JSON"},
 	} {

@@ -19,7 +19,9 @@ func TestConstructorsRefuseBadInput(t *testing.T) {
 	f := newFixture(t)
 	c := f.client()
 	type ctor func(*api.Client, string, string, ...Option) (gopqr.Source, error)
-	kv := func(c *api.Client, m, n string, o ...Option) (gopqr.Source, error) { return NewKV(c, m, n, o...) }
+	kv := func(c *api.Client, m, n string, o ...Option) (gopqr.Source, error) {
+		return NewKV(c, m, n, o...)
+	}
 	st := func(c *api.Client, m, n string, o ...Option) (gopqr.Source, error) {
 		return NewStaticRole(c, m, n, o...)
 	}
@@ -42,12 +44,15 @@ func TestConstructorsRefuseBadInput(t *testing.T) {
 		{"static role slash", st, c, "", "a/b", nil, []string{"slash"}},
 		{"dynamic all at once", dy, nil, "", "", []Option{WithRenewAt(1.5), WithExpiryMargin(-1)},
 			[]string{"client is nil", "role is empty", "WithRenewAt", "WithExpiryMargin"}},
-		{"option for another source", kv, c, "", "db", []Option{WithRenewAt(0.5), WithRotationMargins(0, 0)},
+		{"option for another source", kv, c, "", "db",
+			[]Option{WithRenewAt(0.5), WithRotationMargins(0, 0)},
 			[]string{"WithRenewAt does not apply to NewKV", "WithRotationMargins does not apply to NewKV"}},
 		{"kv option on static", st, c, "", "app", []Option{WithOddEvenKeys(OddEvenKeys{})},
 			[]string{"WithOddEvenKeys does not apply to NewStaticRole"}},
-		{"negative margins", st, c, "", "app", []Option{WithRotationMargins(-1, 0)}, []string{"negative"}},
-		{"negative window", dy, c, "", "app", []Option{WithRejectionWindow(-time.Second)}, []string{"negative"}},
+		{"negative margins", st, c, "", "app", []Option{WithRotationMargins(-1, 0)},
+			[]string{"negative"}},
+		{"negative window", dy, c, "", "app", []Option{WithRejectionWindow(-time.Second)},
+			[]string{"negative"}},
 		{"NaN renew", dy, c, "", "app", []Option{WithRenewAt(nan())}, []string{"WithRenewAt"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,14 +87,18 @@ func TestVaultErrorsAreClassified(t *testing.T) {
 		kind   error
 		want   string
 	}{
-		{"403", 403, `{"errors":["1 error occurred:\n\t* permission denied\n\n"]}`, ErrPermissionDenied, "permission denied (HTTP 403): 1 error occurred: * permission denied"},
+		{"403", 403, `{"errors":["1 error occurred:\n\t* permission denied\n\n"]}`, ErrPermissionDenied,
+			"permission denied (HTTP 403): 1 error occurred: * permission denied"},
 		{"401", 401, `{"errors":["missing client token"]}`, ErrPermissionDenied, "HTTP 401"},
 		{"404", 404, `{"errors":[]}`, ErrNotFound, "not found"},
-		{"500", 500, `{"errors":["internal error"]}`, ErrUnavailable, "unavailable (HTTP 500): internal error"},
+		{"500", 500, `{"errors":["internal error"]}`, ErrUnavailable,
+			"unavailable (HTTP 500): internal error"},
 		{"503 sealed", 503, `{"errors":["Vault is sealed"]}`, ErrUnavailable, "Vault is sealed"},
-		{"429", 429, `{"errors":["request path \"database/creds/app\": rate limit quota exceeded"]}`, ErrUnavailable, "HTTP 429"},
+		{"429", 429, `{"errors":["request path \"database/creds/app\": rate limit quota exceeded"]}`,
+			ErrUnavailable, "HTTP 429"},
 		{"502 html", 502, `<html>bad gateway</html>`, ErrUnavailable, "not JSON"},
-		{"400", 400, `{"errors":["unknown role: app"]}`, nil, "request failed (HTTP 400): unknown role: app"},
+		{"400", 400, `{"errors":["unknown role: app"]}`, nil,
+			"request failed (HTTP 400): unknown role: app"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)

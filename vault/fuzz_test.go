@@ -2,11 +2,8 @@ package vault
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,11 +13,8 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/gopqr/gopqr"
+	"github.com/gopqr/gopqr/internal/leakcheck"
 )
-
-// fuzzPlaceholder stands in for a secret value in the responses that work
-// out which texts the errors hold whatever the values are.
-const fuzzPlaceholder = "\x01\x02\x03\x04"
 
 // The custom keys of the KV layouts that the fuzz target reads besides the
 // defaults.
@@ -29,7 +23,8 @@ var (
 		OddUsername: "ou", OddPassword: "op", EvenUsername: "eu", EvenPassword: "ep", Active: "which",
 	}
 	fuzzCurrentKeys = CurrentKeys{
-		Username: "login", Password: "secret", PreviousUsername: "old_login", PreviousPassword: "old_secret",
+		Username: "login", Password: "secret",
+		PreviousUsername: "old_login", PreviousPassword: "old_secret",
 	}
 )
 
@@ -66,7 +61,9 @@ var fuzzSources = sync.OnceValue(func() *fuzzSet {
 		}
 	}
 	set := &fuzzSet{}
-	for _, opts := range [][]Option{nil, {WithOddEvenKeys(fuzzOddEvenKeys)}, {WithCurrentKeys(fuzzCurrentKeys)}} {
+	for _, opts := range [][]Option{
+		nil, {WithOddEvenKeys(fuzzOddEvenKeys)}, {WithCurrentKeys(fuzzCurrentKeys)},
+	} {
 		kv, err := NewKV(client, "", "app/db", opts...)
 		must(err)
 		set.kv = append(set.kv, kv)
@@ -97,7 +94,7 @@ var fuzzIssued = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // response at all (empty, or only "errors") gives nothing, as read makes
 // that ErrNotFound. t, if not nil, is told of broken invariants of the
 // schedules: durations out of range, a lease whose times are out of order.
-func parseBody(t reporter, body []byte) []fuzzResult {
+func parseBody(t leakcheck.Reporter, body []byte) []fuzzResult {
 	set := fuzzSources()
 	sec, err := api.ParseSecret(bytes.NewReader(body))
 	if err != nil {
@@ -169,37 +166,24 @@ var fixedVaultTexts = sync.OnceValue(func() string {
 		`{"data":{"data":null,"metadata":{"destroyed":true}}}`,
 		`{"data":{"data":1}}`, `{"data":{"data":"s"}}`, `{"data":{"data":[]}}`, `{"data":{"data":true}}`,
 	}
-	base := map[string]any{"active_credential": "odd", "which": "odd", "ttl": 60, "rotation_period": 3600}
+	base := map[string]any{
+		"active_credential": "odd", "which": "odd", "ttl": 60, "rotation_period": 3600,
+	}
 	for i, k := range fuzzKeys {
 		if _, ok := base[k]; !ok {
-			base[k] = fuzzPlaceholder + strconv.Itoa(i)
+			base[k] = leakcheck.Placeholder + strconv.Itoa(i)
 		}
 	}
 	delete(base, "rsa_private_key")
-	bad := []any{"absent", nil, 1, -1, json.Number("1e400"), json.Number("1e20"), 1.5, true,
-		map[string]any{}, []any{}, "", "\x00", fuzzPlaceholder, "odd", "even", "x"}
-	for _, k := range fuzzKeys {
-		for _, b := range bad {
-			m := make(map[string]any, len(base))
-			for kk, vv := range base {
-				m[kk] = vv
-			}
-			if b == "absent" {
-				delete(m, k)
-			} else {
-				m[k] = b
-			}
-			for _, resp := range []map[string]any{
-				{"data": m, "lease_duration": 60},
-				{"data": m, "lease_duration": 0},
-				{"data": map[string]any{"data": m, "metadata": map[string]any{"version": 1}}},
-			} {
-				js, err := json.Marshal(resp)
-				if err != nil {
-					panic(err)
-				}
-				bodies = append(bodies, string(js))
-			}
+	bad := []any{leakcheck.Absent, nil, 1, -1, json.Number("1e400"), json.Number("1e20"), 1.5, true,
+		map[string]any{}, []any{}, "", "\x00", leakcheck.Placeholder, "odd", "even", "x"}
+	for _, m := range leakcheck.Variants(base, fuzzKeys, bad) {
+		for _, resp := range []map[string]any{
+			{"data": m, "lease_duration": 60},
+			{"data": m, "lease_duration": 0},
+			{"data": map[string]any{"data": m, "metadata": map[string]any{"version": 1}}},
+		} {
+			bodies = append(bodies, leakcheck.MustJSON(resp))
 		}
 	}
 	var texts []string
@@ -210,7 +194,7 @@ var fixedVaultTexts = sync.OnceValue(func() string {
 			}
 		}
 	}
-	return fixedText(texts)
+	return leakcheck.FixedText(texts)
 })
 
 // vaultMessages returns the texts of a body's top-level "errors", which
@@ -242,24 +226,36 @@ func FuzzParseResponse(f *testing.F) {
 	f.Add([]byte(`{"lease_duration":9223372037,"data":{"username":"u","password":"pw"}}`))
 	for _, s := range []string{
 		// KV version 2, both layouts, and the metadata.
-		`{"request_id":"r1","lease_id":"","renewable":false,"lease_duration":0,"data":{"data":{"odd_username":"app_odd","odd_password":"odd-secret-1","even_username":"app_even","even_password":"even-secret-1","active_credential":" EVEN "},"metadata":{"created_time":"2026-01-02T03:04:05Z","deletion_time":"","destroyed":false,"version":3}},"warnings":null}`,
-		`{"data":{"data":{"username":"a","password":"pa2","previous_username":"a","previous_password":"pa1"},"metadata":{"version":1}}}`,
-		`{"data":{"data":{"username":"a","password":"pa","previous_username":"","previous_password":null},"metadata":{"version":2}}}`,
-		`{"data":{"data":{"login":"a","secret":"custom-pw","which":"odd","ou":"o","op":"po-secret","eu":"e","ep":"pe-secret"}}}`,
+		`{"request_id":"r1","lease_id":"","renewable":false,"lease_duration":0,` +
+			`"data":{"data":{"odd_username":"app_odd","odd_password":"odd-secret-1",` +
+			`"even_username":"app_even","even_password":"even-secret-1","active_credential":" EVEN "},` +
+			`"metadata":{"created_time":"2026-01-02T03:04:05Z","deletion_time":"","destroyed":false,` +
+			`"version":3}},"warnings":null}`,
+		`{"data":{"data":{"username":"a","password":"pa2","previous_username":"a",` +
+			`"previous_password":"pa1"},"metadata":{"version":1}}}`,
+		`{"data":{"data":{"username":"a","password":"pa","previous_username":"",` +
+			`"previous_password":null},"metadata":{"version":2}}}`,
+		`{"data":{"data":{"login":"a","secret":"custom-pw","which":"odd",` +
+			`"ou":"o","op":"po-secret","eu":"e","ep":"pe-secret"}}}`,
 		`{"data":{"data":null,"metadata":{"deletion_time":"2026-01-02T03:04:05Z","version":4}}}`,
 		`{"data":{"data":null,"metadata":{"destroyed":true}}}`,
 		`{"data":{"keys":["db"]}}`,
 		`{"data":{"data":"Zq9xV7pLw"}}`,
 		`{"data":{"data":{"username":"Kj4mTn8Rb","password":9137468250}}}`,
-		`{"data":{"data":{"odd_username":"o","odd_password":"Zq9xV7pLw","active_credential":"Zq9xV7pLw"}}}`,
+		`{"data":{"data":{"odd_username":"o","odd_password":"Zq9xV7pLw",` +
+			`"active_credential":"Zq9xV7pLw"}}}`,
 		// Static role.
-		`{"request_id":"r2","lease_duration":0,"data":{"username":"app_static","password":"S3cret-Value-42","last_vault_rotation":"2026-01-02T03:04:05Z","rotation_period":86400,"ttl":3599}}`,
+		`{"request_id":"r2","lease_duration":0,"data":{"username":"app_static",` +
+			`"password":"S3cret-Value-42","last_vault_rotation":"2026-01-02T03:04:05Z",` +
+			`"rotation_period":86400,"ttl":3599}}`,
 		`{"data":{"username":"app_static","password":"S3cret-Value-42","ttl":0}}`,
-		`{"data":{"username":"app_static","password":"S3cret-Value-42","ttl":1e400,"rotation_period":-5}}`,
+		`{"data":{"username":"app_static","password":"S3cret-Value-42","ttl":1e400,` +
+			`"rotation_period":-5}}`,
 		`{"data":{"username":"app_static","rsa_private_key":"-----BEGIN RSA PRIVATE KEY-----"}}`,
 		`{"data":{"username":"app_static","password":"Zq9xV7pLw","ttl":"Kj4mTn8Rb"}}`,
 		// Dynamic role.
-		`{"request_id":"r3","lease_id":"database/creds/app/abc","renewable":true,"lease_duration":3600,"data":{"username":"v-token-app-x1y2","password":"A1a-dyn-secret"}}`,
+		`{"request_id":"r3","lease_id":"database/creds/app/abc","renewable":true,` +
+			`"lease_duration":3600,"data":{"username":"v-token-app-x1y2","password":"A1a-dyn-secret"}}`,
 		`{"lease_duration":1,"data":{"username":"v-app","password":"short-lease"}}`,
 		`{"lease_duration":0,"data":{"username":"v-app","password":"Zq9xV7pLw"}}`,
 		`{"lease_duration":3153600000,"data":{"username":"v-app","password":"long-lease"}}`,
@@ -280,59 +276,22 @@ func FuzzParseResponse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		values, _ := jsonStrings(body)
+		values, _ := leakcheck.JSONStrings(body)
 		// The client's decoding errors quote the numbers of the body,
 		// which are not secrets.
-		fixed := fixedVaultTexts() + fixedText(append(vaultMessages(body), jsonNumbers(body)...))
+		fixed := fixedVaultTexts() +
+			leakcheck.FixedText(append(vaultMessages(body), jsonNumbers(body)...))
 		for _, r := range parseBody(t, body) {
 			if r.err != nil {
 				if r.pairs != nil {
 					t.Errorf("%s: logins with the error %v", r.name, r.err)
 				}
-				checkNoLeak(t, r.err.Error(), fixed, values)
+				leakcheck.CheckNoLeak(t, r.err.Error(), fixed, values)
 				continue
 			}
-			checkPairs(t, r.pairs, values)
+			leakcheck.CheckPairs(t, r.pairs, values)
 		}
 	})
-}
-
-// jsonStrings returns the string values (not the keys) of a JSON text, in
-// order and decoded, as far as it is well-formed, and whether it is valid
-// JSON as a whole.
-func jsonStrings(data []byte) (values []string, valid bool) {
-	type frame struct{ object, wantKey bool }
-	var stack []frame
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return values, false
-		}
-		top := len(stack) - 1
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			stack = stack[:top]
-			continue
-		}
-		if top >= 0 && stack[top].object {
-			if stack[top].wantKey {
-				stack[top].wantKey = false
-				continue // a key
-			}
-			stack[top].wantKey = true
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			stack = append(stack, frame{object: v == '{', wantKey: v == '{'})
-		case string:
-			values = append(values, v)
-		}
-	}
-	return values, json.Valid(data)
 }
 
 // jsonNumbers returns the numbers of a JSON text as written, as far as it
@@ -352,114 +311,32 @@ func jsonNumbers(data []byte) []string {
 	}
 }
 
-// leakForms returns the forms in which a secret could show in a text: as
-// it is, quoted in Go or JSON syntax, and hex-encoded.
-func leakForms(s string) []string {
-	q := strconv.Quote(s)
-	j, _ := json.Marshal(s)
-	hx := hex.EncodeToString([]byte(s))
-	return []string{s, q[1 : len(q)-1], string(j[1 : len(j)-1]), hx}
-}
-
-// reporter is what the checks need of a *testing.T.
-type reporter interface {
-	Helper()
-	Errorf(format string, args ...any)
-}
-
-// recorder is a reporter that keeps what it is told, to test the checks.
-type recorder struct{ errs []string }
-
-func (r *recorder) Helper() {}
-func (r *recorder) Errorf(format string, args ...any) {
-	r.errs = append(r.errs, fmt.Sprintf(format, args...))
-}
-
-var digitRuns = regexp.MustCompile(`[0-9]+`)
-
-// normDigits replaces each run of digits by 0: an error may give a number
-// (a lease duration, an offset), which the fuzzer finds as a "secret".
-func normDigits(s string) string { return digitRuns.ReplaceAllString(s, "0") }
-
-// fixedText joins texts, each once, with their digits normalised.
-func fixedText(texts []string) string {
-	seen := make(map[string]bool, len(texts))
-	var b strings.Builder
-	for _, s := range texts {
-		if s = normDigits(s); !seen[s] {
-			seen[s] = true
-			b.WriteString(s + "\n")
-		}
-	}
-	return b.String()
-}
-
-// checkNoLeak fails t if text holds one of secrets, in one of its leak
-// forms at least four bytes long, that fixed (texts that errors hold
-// whatever the secrets are, digits normalised) does not hold.
-func checkNoLeak(t reporter, text, fixed string, secrets []string) {
-	t.Helper()
-	for _, s := range secrets {
-		if len(s) < 4 {
-			continue
-		}
-		for _, form := range leakForms(s) {
-			if len(form) >= 4 && strings.Contains(text, form) &&
-				!strings.Contains(fixed, normDigits(form)) {
-				t.Errorf("the error holds the secret value %q as %q: %s", s, form, text)
-			}
-		}
-	}
-}
-
-// checkPairs fails t unless every pair has a non-empty username and
-// password without NUL bytes, both among the input's string values.
-func checkPairs(t reporter, pairs []gopqr.Pair, values []string) {
-	t.Helper()
-	from := make(map[string]bool, len(values))
-	for _, v := range values {
-		from[v] = true
-	}
-	if len(pairs) == 0 {
-		t.Errorf("no error and no logins")
-	}
-	for i, p := range pairs {
-		switch {
-		case p.Username == "" || p.Password == "":
-			t.Errorf("login %d has an empty username or password: %#v", i, p.Username)
-		case strings.ContainsRune(p.Username, 0) || strings.ContainsRune(p.Password, 0):
-			t.Errorf("login %d holds a NUL byte: %q", i, p.Username)
-		case !from[p.Username] || !from[p.Password]:
-			t.Errorf("login %d (%q) is not made of the input's string values", i, p.Username)
-		}
-	}
-}
-
 // TestFuzzChecks: the checks of FuzzParseResponse see a value in an error
 // in each of its leak forms, but not a value that the fixed texts hold;
 // parseBody gives the logins of each source; and the checks refuse logins
 // that are empty, hold a NUL byte or are not made of the input's values.
 func TestFuzzChecks(t *testing.T) {
 	const secret = "hunter2\n\"\xff"
-	for _, form := range leakForms(secret) {
-		r := &recorder{}
+	for _, form := range leakcheck.Forms(secret) {
+		r := &leakcheck.Recorder{}
 		err := fuzzSources().static.malformed("field %q is bad: %s", "password", form)
-		checkNoLeak(r, err.Error(), fixedVaultTexts(), []string{secret})
-		if len(r.errs) == 0 {
+		leakcheck.CheckNoLeak(r, err.Error(), fixedVaultTexts(), []string{secret})
+		if len(r.Errs) == 0 {
 			t.Errorf("a leak as %q is not seen", form)
 		}
 	}
-	r := &recorder{}
+	r := &leakcheck.Recorder{}
 	err := fuzzSources().static.malformed("field %q is missing", "password")
-	checkNoLeak(r, err.Error(), fixedVaultTexts(),
+	leakcheck.CheckNoLeak(r, err.Error(), fixedVaultTexts(),
 		[]string{"password", "previous_password", "static-creds", "read database", "app_static"})
-	if len(r.errs) != 0 {
-		t.Errorf("fixed texts taken for leaks: %q", r.errs)
+	if len(r.Errs) != 0 {
+		t.Errorf("fixed texts taken for leaks: %q", r.Errs)
 	}
 	got := map[string]string{}
 	for _, body := range []string{
 		`{"lease_duration":60,"data":{"username":"u","password":"p","login":"l","secret":"s"}}`,
-		`{"data":{"data":{"active_credential":"even","odd_username":"o","odd_password":"po","even_username":"e","even_password":"pe"}}}`,
+		`{"data":{"data":{"active_credential":"even","odd_username":"o","odd_password":"po",` +
+			`"even_username":"e","even_password":"pe"}}}`,
 	} {
 		for _, res := range parseBody(t, []byte(body)) {
 			for _, p := range res.pairs {
@@ -478,8 +355,8 @@ func TestFuzzChecks(t *testing.T) {
 		nil, {{Username: "", Password: "pw"}}, {{Username: "app", Password: ""}},
 		{{Username: "app\x00", Password: "pw"}}, {{Username: "app", Password: "other"}},
 	} {
-		r := &recorder{}
-		if checkPairs(r, pairs, []string{"app", "pw", "app\x00", ""}); len(r.errs) == 0 {
+		r := &leakcheck.Recorder{}
+		if leakcheck.CheckPairs(r, pairs, []string{"app", "pw", "app\x00", ""}); len(r.Errs) == 0 {
 			t.Errorf("logins %q pass the checks", pairs)
 		}
 	}

@@ -91,7 +91,9 @@ type autoLayout struct{}
 
 func (autoLayout) logins(b *base, data map[string]any) ([]gopqr.Pair, error) {
 	oe := OddEvenKeys{}.withDefaults()
-	for _, k := range []string{oe.Active, oe.OddUsername, oe.OddPassword, oe.EvenUsername, oe.EvenPassword} {
+	for _, k := range []string{
+		oe.Active, oe.OddUsername, oe.OddPassword, oe.EvenUsername, oe.EvenPassword,
+	} {
 		if _, ok := data[k]; ok {
 			return oddEvenLayout(oe).logins(b, data)
 		}

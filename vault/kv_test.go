@@ -42,7 +42,8 @@ func TestKVOddEvenActiveFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := refresh(t, s)
-	if users(p) != "app_odd,app_even" || p[0].Password != "odd-secret-1" || p[1].Password != "even-secret-1" {
+	if users(p) != "app_odd,app_even" || p[0].Password != "odd-secret-1" ||
+		p[1].Password != "even-secret-1" {
 		t.Fatalf("got %v", p)
 	}
 	f.srv.PutKV("secret", "app/db", oddEven(" EVEN "))
@@ -95,7 +96,8 @@ func TestKVCustomKeys(t *testing.T) {
 		"blue_user": "b", "blue_pass": "pb", "green_user": "g", "green_pass": "pg", "live": "even",
 		"active_credential": "odd", // ignored: the layout names its own keys
 	})
-	f.srv.PutKV("secret", "cur", map[string]any{"user": "u", "pass": "pu", "old_user": "o", "old_pass": "po"})
+	f.srv.PutKV("secret", "cur",
+		map[string]any{"user": "u", "pass": "pu", "old_user": "o", "old_pass": "po"})
 	oe, err := NewKV(f.client(), "", "oe", f.opts(WithOddEvenKeys(OddEvenKeys{
 		OddUsername: "blue_user", OddPassword: "blue_pass",
 		EvenUsername: "green_user", EvenPassword: "green_pass", Active: "live",
@@ -172,11 +174,15 @@ func TestKVMalformed(t *testing.T) {
 		{"active missing", map[string]any{"odd_username": "a"}, `"active_credential" is missing`},
 		{"password missing", map[string]any{"username": "a"}, `"password" is missing`},
 		{"active neither", map[string]any{"active_credential": "both"}, `neither "odd" nor "even"`},
-		{"active not a string", map[string]any{"active_credential": 1}, `"active_credential" is a number`},
-		{"password a number", map[string]any{"username": "a", "password": 12345678}, `"password" is a number`},
-		{"password an object", map[string]any{"username": "a", "password": map[string]any{"x": 1}}, `"password" is an object`},
+		{"active not a string", map[string]any{"active_credential": 1},
+			`"active_credential" is a number`},
+		{"password a number", map[string]any{"username": "a", "password": 12345678},
+			`"password" is a number`},
+		{"password an object", map[string]any{"username": "a", "password": map[string]any{"x": 1}},
+			`"password" is an object`},
 		{"username empty", map[string]any{"username": "", "password": "p"}, `"username" is empty`},
-		{"active side incomplete", map[string]any{"active_credential": "odd", "odd_username": "a"}, `"odd_password" is missing`},
+		{"active side incomplete", map[string]any{"active_credential": "odd", "odd_username": "a"},
+			`"odd_password" is missing`},
 		{"other side incomplete", map[string]any{
 			"active_credential": "odd", "odd_username": "a", "odd_password": "pa", "even_username": "b",
 		}, `"even_password" is missing`},

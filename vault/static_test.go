@@ -102,7 +102,8 @@ func TestStaticMargins(t *testing.T) {
 	f := newFixture(t)
 	f.srv.AddStaticRole("database", "app", "app", "pw", 10*time.Minute)
 	// No early refresh; 5 s after the rotation.
-	s, err := NewStaticRole(f.client(), "database", "app", f.opts(WithRotationMargins(0, 5*time.Second))...)
+	s, err := NewStaticRole(f.client(), "database", "app",
+		f.opts(WithRotationMargins(0, 5*time.Second))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,11 +141,13 @@ func TestStaticWithoutTTLHasNoSchedule(t *testing.T) {
 
 func TestStaticMalformed(t *testing.T) {
 	for _, tc := range []struct{ name, body, want string }{
-		{"rsa key role", `{"data":{"username":"app","rsa_private_key":"-----BEGIN"}}`, "credential_type must be password"},
+		{"rsa key role", `{"data":{"username":"app","rsa_private_key":"-----BEGIN"}}`,
+			"credential_type must be password"},
 		{"no username", `{"data":{"password":"pw","ttl":10}}`, `"username" is missing`},
 		{"ttl a string", `{"data":{"username":"app","password":"pw","ttl":"10s"}}`, `"ttl" is a string`},
 		{"ttl negative", `{"data":{"username":"app","password":"pw","ttl":-1}}`, `"ttl" is out of range`},
-		{"period a bool", `{"data":{"username":"app","password":"pw","ttl":1,"rotation_period":true}}`, `"rotation_period" is a boolean`},
+		{"period a bool", `{"data":{"username":"app","password":"pw","ttl":1,"rotation_period":true}}`,
+			`"rotation_period" is a boolean`},
 		{"no data", `{"wrap_info":{"token":"x"}}`, `no "data"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -393,7 +393,9 @@ func (b *base) stringField(m map[string]any, key string) (s string, present bool
 const maxSeconds = 100 * 365 * 24 * 3600
 
 // secondsField returns m[key], a number of seconds, as a duration.
-func (b *base) secondsField(m map[string]any, key string) (d time.Duration, present bool, err error) {
+func (b *base) secondsField(
+	m map[string]any, key string,
+) (d time.Duration, present bool, err error) {
 	v, ok := m[key]
 	if !ok || v == nil {
 		return 0, false, nil

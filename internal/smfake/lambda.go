@@ -79,7 +79,8 @@ func (l *Lambda) Rotate(ctx context.Context) (string, error) {
 // a version of the secret labelled AWSPENDING, and done reports that it is
 // AWSCURRENT already.
 func (l *Lambda) check(ctx context.Context, token string) (done bool, err error) {
-	d, err := l.Client.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(l.SecretID)})
+	d, err := l.Client.DescribeSecret(ctx,
+		&secretsmanager.DescribeSecretInput{SecretId: aws.String(l.SecretID)})
 	if err != nil {
 		return false, err
 	}
@@ -135,7 +136,9 @@ func (l *Lambda) TestSecret(ctx context.Context, token string) error {
 	return l.withPending(ctx, token, l.Test)
 }
 
-func (l *Lambda) withPending(ctx context.Context, token string, fn func(context.Context, string) error) error {
+func (l *Lambda) withPending(
+	ctx context.Context, token string, fn func(context.Context, string) error,
+) error {
 	if done, err := l.check(ctx, token); err != nil || done {
 		return err
 	}
@@ -163,7 +166,8 @@ func (l *Lambda) pending(ctx context.Context, token string) (string, error) {
 // AWSPREVIOUS on the version that had it), then lets the service end the
 // rotation (see EndRotation and KeepPending).
 func (l *Lambda) FinishSecret(ctx context.Context, token string) error {
-	d, err := l.Client.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(l.SecretID)})
+	d, err := l.Client.DescribeSecret(ctx,
+		&secretsmanager.DescribeSecretInput{SecretId: aws.String(l.SecretID)})
 	if err != nil {
 		return err
 	}

@@ -129,7 +129,9 @@ func (s *Server) Close() {
 // Client returns a real SDK client that talks to the server with static
 // credentials of the given access key id, a fixed region and no retries.
 // optFns may change that, for example to allow retries.
-func (s *Server) Client(accessKey string, optFns ...func(*secretsmanager.Options)) *secretsmanager.Client {
+func (s *Server) Client(
+	accessKey string, optFns ...func(*secretsmanager.Options),
+) *secretsmanager.Client {
 	return secretsmanager.New(secretsmanager.Options{
 		Region:           Region,
 		BaseEndpoint:     aws.String(s.srv.URL),
@@ -157,8 +159,9 @@ func (s *Server) create(name string, str *string, bin []byte) string {
 		panic("smfake: secret " + name + " exists")
 	}
 	sec := &secret{
-		name:     name,
-		arn:      fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s", Region, account, name, NewToken()[:6]),
+		name: name,
+		arn: fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s",
+			Region, account, name, NewToken()[:6]),
 		versions: make(map[string]*version),
 		stages:   make(map[string]string),
 	}
@@ -350,7 +353,8 @@ func invalid(msg string) *apiError {
 	return &apiError{http.StatusBadRequest, "InvalidParameterException", msg}
 }
 
-var credentialRE = regexp.MustCompile(`Credential=([^/]+)/\d{8}/([^/]+)/secretsmanager/aws4_request`)
+var credentialRE = regexp.MustCompile(
+	`Credential=([^/]+)/\d{8}/([^/]+)/secretsmanager/aws4_request`)
 
 const targetPrefix = "secretsmanager."
 
@@ -371,7 +375,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization"))
 	if m == nil || m[2] != Region {
-		writeError(w, &apiError{http.StatusBadRequest, "UnrecognizedClientException", "request is not signed for secretsmanager in " + Region})
+		writeError(w, &apiError{http.StatusBadRequest, "UnrecognizedClientException",
+			"request is not signed for secretsmanager in " + Region})
 		return
 	}
 	key := m[1]
@@ -504,10 +509,12 @@ func (s *Server) get(sec *secret, in *request) (map[string]any, *apiError) {
 	}
 	v := sec.versions[id]
 	if v == nil || v.empty() {
-		return nil, notFound("Secrets Manager can't find the specified secret value for staging label: " + stage)
+		return nil, notFound(
+			"Secrets Manager can't find the specified secret value for staging label: " + stage)
 	}
 	if stage != "" && sec.stages[stage] != id {
-		return nil, notFound("Secrets Manager can't find the specified secret value for VersionId: " + id + " and staging label: " + stage)
+		return nil, notFound("Secrets Manager can't find the specified secret value for VersionId: " +
+			id + " and staging label: " + stage)
 	}
 	out := map[string]any{
 		"ARN":           sec.arn,

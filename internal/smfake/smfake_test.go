@@ -80,7 +80,8 @@ func TestLabelRules(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	d, err := cl.DescribeSecret(ctx(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.ARN("s"))})
+	d, err := cl.DescribeSecret(ctx(t),
+		&secretsmanager.DescribeSecretInput{SecretId: aws.String(s.ARN("s"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,9 @@ func TestRotationAndDates(t *testing.T) {
 	if !errors.As(err, &nf) || s.Stages("s")[Pending] != token {
 		t.Fatalf("empty pending version: %v", err)
 	}
-	for _, step := range []func(context.Context, string) error{l.CreateSecret, l.SetSecret, l.TestSecret, l.FinishSecret} {
+	for _, step := range []func(context.Context, string) error{
+		l.CreateSecret, l.SetSecret, l.TestSecret, l.FinishSecret,
+	} {
 		if err := step(ctx(t), token); err != nil {
 			t.Fatal(err)
 		}
@@ -133,8 +136,10 @@ func TestRotationAndDates(t *testing.T) {
 	if st[Current] != token || st[Pending] != "" || st[Previous] == "" {
 		t.Errorf("stages after rotation: %v", st)
 	}
-	d, err := l.Client.DescribeSecret(ctx(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String("s")})
-	if err != nil || !aws.ToTime(d.NextRotationDate).Equal(next) || aws.ToString(d.RotationRules.Duration) != "3h" {
+	d, err := l.Client.DescribeSecret(ctx(t),
+		&secretsmanager.DescribeSecretInput{SecretId: aws.String("s")})
+	if err != nil || !aws.ToTime(d.NextRotationDate).Equal(next) ||
+		aws.ToString(d.RotationRules.Duration) != "3h" {
 		t.Errorf("describe: %v, %v", d, err)
 	}
 }
@@ -148,13 +153,15 @@ func TestFaultsAndSigning(t *testing.T) {
 	s.Fail("DescribeSecret", Throttle, Internal)
 	cl := s.Client("K")
 	for _, code := range []string{"ThrottlingException", "InternalServiceError"} {
-		_, err := cl.DescribeSecret(ctx(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String("s")})
+		_, err := cl.DescribeSecret(ctx(t),
+			&secretsmanager.DescribeSecretInput{SecretId: aws.String("s")})
 		var ae smithy.APIError
 		if !errors.As(err, &ae) || ae.ErrorCode() != code {
 			t.Errorf("want %s, got %v", code, err)
 		}
 	}
-	if _, err := cl.DescribeSecret(ctx(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String("s")}); err != nil {
+	if _, err := cl.DescribeSecret(ctx(t),
+		&secretsmanager.DescribeSecretInput{SecretId: aws.String("s")}); err != nil {
 		t.Error(err)
 	}
 

@@ -201,7 +201,8 @@ func (s *Server) Fail(path string, status, times int, errs ...string) {
 func (s *Server) Respond(path string, status, times int, body string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{path: strings.Trim(path, "/"), status: status, body: body, times: times})
+	s.faults = append(s.faults,
+		&fault{path: strings.Trim(path, "/"), status: status, body: body, times: times})
 }
 
 // ClearFaults removes every Fail and Respond.
@@ -468,10 +469,12 @@ func (s *Server) readKV(w http.ResponseWriter, sec *kvSecret) {
 	}
 	if sec.deleted {
 		meta["deletion_time"] = sec.created.UTC().Format(time.RFC3339Nano)
-		writeJSON(w, http.StatusNotFound, envelope(map[string]any{"data": nil, "metadata": meta}, "", 0, false))
+		writeJSON(w, http.StatusNotFound,
+			envelope(map[string]any{"data": nil, "metadata": meta}, "", 0, false))
 		return
 	}
-	writeJSON(w, http.StatusOK, envelope(map[string]any{"data": sec.versions[v-1], "metadata": meta}, "", 0, false))
+	writeJSON(w, http.StatusOK,
+		envelope(map[string]any{"data": sec.versions[v-1], "metadata": meta}, "", 0, false))
 }
 
 func (s *Server) readStatic(w http.ResponseWriter, r *staticRole) {
@@ -520,7 +523,9 @@ func (s *Server) issue(ctx context.Context, w http.ResponseWriter, path string, 
 		l.ID, int(math.Round(ttl.Seconds())), true))
 }
 
-func envelope(data map[string]any, leaseID string, leaseDuration int, renewable bool) map[string]any {
+func envelope(
+	data map[string]any, leaseID string, leaseDuration int, renewable bool,
+) map[string]any {
 	return map[string]any{
 		"request_id":     "00000000-0000-0000-0000-000000000000",
 		"lease_id":       leaseID,
