@@ -68,8 +68,9 @@
 // subpackages awssm (AWS Secrets Manager, AWSPENDING included), vault (KV,
 // static and dynamic database roles), filesecret (mounted files, watched)
 // and rdsiam (RDS IAM tokens) hold ready sources. A source that knows when
-// its secret changes ([Scheduler]) is refreshed at that time, and one whose
-// logins end ([Expirer]) has its connections retired before they do. The
+// its secret changes ([Scheduler]) is refreshed at that time, one whose
+// logins end ([Expirer]) has its connections retired before they do, and
+// one of short-lived tokens ([SessionKeeper]) keeps sessions across them. The
 // subpackages prommetrics and otelmetrics export [Connector.Stats]. The
 // root package imports none of their dependencies.
 //
