@@ -77,6 +77,28 @@ func newProxiedEnv(
 	return e
 }
 
+// proxiedLogin is one login behind a fault proxy, a store that serves it,
+// and a connector that reaches the server through the proxy.
+type proxiedLogin struct {
+	p  gopqr.Pair
+	st *store
+	px *faultproxy.Proxy
+	e  *env
+}
+
+// newProxiedLogin builds a proxiedLogin whose DSN has connectTimeout (zero:
+// none), with opts after WithPairs and WithRefresher.
+func newProxiedLogin(t *testing.T, connectTimeout time.Duration, opts ...gopqr.Option) *proxiedLogin {
+	t.Helper()
+	c := pgtest.Require(t)
+	pl := &proxiedLogin{p: newLogin(t, c), st: &store{}}
+	pl.st.publish(pl.p)
+	pl.px = startFaultProxy(t, c)
+	opts = append([]gopqr.Option{gopqr.WithPairs(pl.p), gopqr.WithRefresher(pl.st.Fetch)}, opts...)
+	pl.e = newProxiedEnv(t, pl.px, connectTimeout, opts...)
+	return pl
+}
+
 // awaitProxy waits until cond holds for px's counters.
 func awaitProxy(t *testing.T, px *faultproxy.Proxy, cond func(faultproxy.Stats) bool) {
 	t.Helper()
@@ -308,13 +330,9 @@ func TestFaultProxyStallDuringConnect(t *testing.T) {
 	for _, f := range faults {
 		for _, proven := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/proven=%v", f.name, proven), func(t *testing.T) {
-				c := pgtest.Require(t)
-				p := newLogin(t, c)
-				st := &store{}
-				st.publish(p)
-				px := startFaultProxy(t, c)
 				// No connect_timeout: only contexts end the stuck handshakes.
-				e := newProxiedEnv(t, px, 0, gopqr.WithPairs(p), gopqr.WithRefresher(st.Fetch))
+				pl := newProxiedLogin(t, 0)
+				p, st, px, e := pl.p, pl.st, pl.px, pl.e
 				sockets := 1
 				if proven {
 					connectOnce(t, e.conn, 5*time.Second)
@@ -433,13 +451,8 @@ func stalledBurst(t *testing.T, c *gopqr.Connector, n int, d time.Duration) []er
 // the black hole lasts; from one connect_timeout after it is lifted, every
 // query succeeds, and the fault was never taken for a rejection.
 func TestFaultProxyBlackHoleUnderLoadHeals(t *testing.T) {
-	c := pgtest.Require(t)
-	p := newLogin(t, c)
-	st := &store{}
-	st.publish(p)
-	px := startFaultProxy(t, c)
-	e := newProxiedEnv(t, px, proxyConnectTimeout, gopqr.WithPairs(p),
-		gopqr.WithRefresher(st.Fetch))
+	pl := newProxiedLogin(t, proxyConnectTimeout)
+	p, st, px, e := pl.p, pl.st, pl.px, pl.e
 	e.db.SetMaxOpenConns(8)
 
 	l := startTimedLoad(t, 16, func() error { return queryWithin(e.db, 300*time.Millisecond) })
@@ -469,13 +482,8 @@ func TestFaultProxyBlackHoleUnderLoadHeals(t *testing.T) {
 // fail at once with the network's error, counted as a connect error and
 // never as a rejection; once it listens again, connections open.
 func TestFaultProxyRefused(t *testing.T) {
-	c := pgtest.Require(t)
-	p := newLogin(t, c)
-	st := &store{}
-	st.publish(p)
-	px := startFaultProxy(t, c)
-	e := newProxiedEnv(t, px, proxyConnectTimeout, gopqr.WithPairs(p),
-		gopqr.WithRefresher(st.Fetch))
+	pl := newProxiedLogin(t, proxyConnectTimeout)
+	p, st, px, e := pl.p, pl.st, pl.px, pl.e
 	if err := px.SetRefuse(true); err != nil {
 		t.Fatal(err)
 	}
@@ -506,12 +514,8 @@ func TestFaultProxyResetMidQuery(t *testing.T) {
 	for _, inFlight := range []bool{true, false} {
 		t.Run(fmt.Sprintf("in flight=%v", inFlight), func(t *testing.T) {
 			c := pgtest.Require(t)
-			p := newLogin(t, c)
-			st := &store{}
-			st.publish(p)
-			px := startFaultProxy(t, c)
-			e := newProxiedEnv(t, px, proxyConnectTimeout, gopqr.WithPairs(p),
-				gopqr.WithRefresher(st.Fetch))
+			pl := newProxiedLogin(t, proxyConnectTimeout)
+			p, st, px, e := pl.p, pl.st, pl.px, pl.e
 			e.db.SetMaxOpenConns(n)
 			e.db.SetMaxIdleConns(n)
 			sleepers := startSleepers(t, e.db, n, inFlight)
@@ -1312,14 +1316,9 @@ func slotWait(t *testing.T) *waitPoint {
 
 func proxiedWaitPoint(t *testing.T, opts ...gopqr.Option) *waitPoint {
 	t.Helper()
-	c := pgtest.Require(t)
-	p := newLogin(t, c)
-	st := &store{}
-	st.publish(p)
-	px := startFaultProxy(t, c)
-	opts = append(opts, gopqr.WithPairs(p), gopqr.WithRefresher(st.Fetch))
 	// No connect_timeout: the blocked connect stays blocked.
-	return &waitPoint{e: newProxiedEnv(t, px, 0, opts...), st: st, px: px, pair: p}
+	pl := newProxiedLogin(t, 0, opts...)
+	return &waitPoint{e: pl.e, st: pl.st, px: pl.px, pair: pl.p}
 }
 
 // blockConnect starts a Connect that hangs in the black hole until the test
