@@ -262,38 +262,19 @@ func waitProbe(ctx context.Context, probe <-chan struct{}) error {
 }
 
 // order returns the logins to try: those not resting after a rejection,
-// starting with the next in turn under WithAlternation. Logins that an
-// [Expirer] says have ended go last, and their presence asks for a refresh:
-// a connection opened with one would be retired at its first check.
+// starting with the next in turn under WithAlternation.
 func (c *Connector) order(set *loginSet) []*login {
 	out := make([]*login, 0, len(set.logins))
-	var ended []*login
 	for _, l := range set.logins {
-		switch {
-		case c.resting(l):
-		case c.ended(l):
-			ended = append(ended, l)
-		default:
+		if !c.resting(l) {
 			out = append(out, l)
 		}
-	}
-	if len(ended) > 0 && c.ref != nil {
-		c.ref.kick()
 	}
 	if c.cfg.alternation && len(out) > 1 {
 		k := int((c.turn.Add(1) - 1) % uint64(len(out)))
 		out = append(out[k:], out[:k]...)
 	}
-	return append(out, ended...)
-}
-
-// ended reports whether the Expirer, if any, says l no longer works.
-func (c *Connector) ended(l *login) bool {
-	if c.cfg.expirer == nil {
-		return false
-	}
-	end := c.expiry(l)
-	return !end.IsZero() && !c.cfg.clock.Now().Before(end)
+	return out
 }
 
 // expiry asks the Expirer when l ends; a panic in it counts as no answer.

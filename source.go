@@ -31,11 +31,10 @@ type Scheduler interface {
 // connector asks Expiry for each new connection, with the login it used,
 // and retires the connection before that time (in the same way, and with
 // the same random spread, as [WithMaxLifetime]), so that no connection
-// outlives its login. When it picks a login for a connect it also asks
-// whether each has ended: ended logins are tried last, and their presence
-// asks for a refresh. A zero time means no expiry. Expiry is called from
-// Connect, so it must be quick and safe for concurrent use; a panic in it
-// counts as a zero time.
+// outlives its login. It is called only for connections that opened, so a
+// source may take the call as a sign that the login works. A zero time
+// means no expiry. Expiry is called from Connect, so it must be quick and
+// safe for concurrent use; a panic in it counts as a zero time.
 type Expirer interface {
 	Expiry(login Pair) time.Time
 }

@@ -185,30 +185,3 @@ func TestSessionKeeperKeepsConnectionsAcrossPasswordChanges(t *testing.T) {
 		t.Errorf("%d login-retired events, want 1 (bob)", n)
 	}
 }
-
-func TestEndedLoginGoesLastAndAsksForARefresh(t *testing.T) {
-	srv := newFakeServer(alice1, bob1)
-	src := &schedSource{store: &fakeStore{}, ends: map[string]time.Time{}}
-	h := newHarness(t, srv, false, WithPairs(alice1, bob1), WithSource(src))
-	h.store = src.store
-	h.store.publish(bob1)
-	src.mu.Lock()
-	src.ends["alice"] = h.clk.Now() // alice's lease is over
-	src.mu.Unlock()
-	if got := h.connect(t); got != "bob" {
-		t.Errorf("connected as %q, want bob before the ended login", got)
-	}
-	if srv.tries("alice") != 0 {
-		t.Error("the ended login was tried while another works")
-	}
-	waitFor(t, func() bool { return h.store.count() == 1 }) // the refresh it asked for
-	waitFor(t, func() bool { return h.c.Stats().CurrentLogins[0] == "bob" })
-
-	// When only ended logins are left, they are still tried.
-	src.mu.Lock()
-	src.ends["bob"] = h.clk.Now()
-	src.mu.Unlock()
-	if got := h.connect(t); got != "bob" {
-		t.Errorf("connected as %q with only an ended login", got)
-	}
-}
