@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gopqr/gopqr"
@@ -218,14 +219,21 @@ func (s *Source) read() ([]gopqr.Pair, error) {
 	}
 }
 
-// readFile reads one file of at most MaxSize bytes.
+// readFile reads one regular file of at most MaxSize bytes. It opens the
+// file without blocking and refuses anything else, so that a FIFO or a
+// device put where a secret file belongs cannot hang a refresh.
 func (s *Source) readFile(path string) ([]byte, error) {
 	s.files.Add(1)
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("filesecret: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("filesecret: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("filesecret: %s is not a regular file", path)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("filesecret: %w", err)

@@ -68,8 +68,10 @@ func (s *Source) WatchConnector(ctx context.Context, c Refresher) (*Watcher, err
 	if c == nil {
 		return nil, errors.New("filesecret: WatchConnector: nil connector")
 	}
-	return s.Watch(ctx, func() {
-		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
+	// The refresh gets the watcher's own context, which Close cancels, so
+	// Close does not wait for a refresh that waits for the store.
+	return s.watch(ctx, func(wctx context.Context) {
+		if err := c.Refresh(wctx); err != nil && wctx.Err() == nil {
 			s.report(fmt.Errorf("filesecret: refresh after a change: %w", err))
 		}
 	})
@@ -100,6 +102,11 @@ func (s *Source) Watch(ctx context.Context, onChange func()) (*Watcher, error) {
 	if onChange == nil {
 		return nil, errors.New("filesecret: Watch: nil onChange")
 	}
+	return s.watch(ctx, func(context.Context) { onChange() })
+}
+
+// watch is Watch with an onChange that gets the watcher's context.
+func (s *Source) watch(ctx context.Context, onChange func(context.Context)) (*Watcher, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("filesecret: watch: %w", err)
 	}
@@ -141,7 +148,7 @@ func (s *Source) report(err error) {
 type loop struct {
 	s        *Source
 	fw       *fsnotify.Watcher
-	onChange func()
+	onChange func(context.Context)
 	base     string // the directory watched
 	dirMode  bool   // the secret is base itself
 	name     string // the file's name in base, when it is a file
@@ -236,7 +243,7 @@ func (l *loop) fire(ctx context.Context) {
 		return
 	}
 	l.seen = pairs
-	l.call()
+	l.call(ctx)
 }
 
 // retryDelay is the pause before the next read after l.failures failed.
@@ -248,13 +255,13 @@ func (l *loop) retryDelay() time.Duration {
 	return min(d, maxRetry)
 }
 
-func (l *loop) call() {
+func (l *loop) call(ctx context.Context) {
 	defer func() {
 		if p := recover(); p != nil {
 			l.s.report(fmt.Errorf("filesecret: watch: onChange panicked: %v", p))
 		}
 	}()
-	l.onChange()
+	l.onChange(ctx)
 }
 
 // syncWatches watches base again if it was removed and is back, and keeps

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -178,7 +179,7 @@ type KV struct {
 	layout layout
 
 	mu      sync.Mutex // guards version, pairs and parses
-	version int64      // of the cached pairs, 0 if unknown
+	version string     // of the cached pairs: number and creation time; "" if unknown
 	pairs   []gopqr.Pair
 	parses  int // how many times data was turned into logins, for tests
 }
@@ -235,7 +236,7 @@ func (s *KV) Refresh(ctx context.Context) ([]gopqr.Pair, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if version == 0 || version != s.version || s.pairs == nil {
+	if version == "" || version != s.version || s.pairs == nil {
 		s.parses++
 		pairs, err := s.layout.logins(s.base, data)
 		if err != nil {
@@ -248,37 +249,41 @@ func (s *KV) Refresh(ctx context.Context) ([]gopqr.Pair, error) {
 	return copyPairs(s.pairs), nil
 }
 
-// unpack returns the secret's own data and its version (0 if unknown)
-// from a KV v2 read.
-func (s *KV) unpack(sec *api.Secret) (map[string]any, int64, error) {
+// unpack returns the secret's own data and its version ("" if unknown)
+// from a KV v2 read. The version is the number with the creation time: a
+// secret whose metadata was deleted and written again starts again at 1.
+func (s *KV) unpack(sec *api.Secret) (map[string]any, string, error) {
 	meta, _ := sec.Data["metadata"].(map[string]any)
-	var version int64
+	var version string
 	if meta != nil {
+		created, _ := meta["created_time"].(string)
 		if n, ok := meta["version"].(interface{ Int64() (int64, error) }); ok {
-			version, _ = n.Int64()
+			if v, err := n.Int64(); err == nil && v != 0 {
+				version = fmt.Sprintf("%d@%s", v, created)
+			}
 		}
 	}
 	raw, ok := sec.Data["data"]
 	switch {
 	case !ok:
-		return nil, 0, s.malformed(`field "data" is missing: is %q a KV version 2 mount?`,
+		return nil, "", s.malformed(`field "data" is missing: is %q a KV version 2 mount?`,
 			strings.SplitN(s.path, "/data/", 2)[0])
 	case raw == nil:
 		if meta != nil {
 			if d, _ := meta["deletion_time"].(string); d != "" {
-				return nil, 0, &opError{op: "read " + s.path, kind: ErrNotFound,
+				return nil, "", &opError{op: "read " + s.path, kind: ErrNotFound,
 					detail: "the latest version is deleted"}
 			}
 			if d, _ := meta["destroyed"].(bool); d {
-				return nil, 0, &opError{op: "read " + s.path, kind: ErrNotFound,
+				return nil, "", &opError{op: "read " + s.path, kind: ErrNotFound,
 					detail: "the latest version is destroyed"}
 			}
 		}
-		return nil, 0, s.malformed(`field "data" is null`)
+		return nil, "", s.malformed(`field "data" is null`)
 	}
 	data, ok := raw.(map[string]any)
 	if !ok {
-		return nil, 0, s.malformed(`field "data" is %s, want an object`, jsonType(raw))
+		return nil, "", s.malformed(`field "data" is %s, want an object`, jsonType(raw))
 	}
 	return data, version, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -504,3 +505,15 @@ func setup(
 
 // copyPairs returns a copy, so callers cannot change the cache.
 func copyPairs(p []gopqr.Pair) []gopqr.Pair { return append([]gopqr.Pair(nil), p...) }
+
+// String names the source by its Vault path. The printed forms of every
+// source (String, GoString and Format, which KV, StaticRole and DynamicRole
+// share) never show a password or token, whatever the verb.
+func (b *base) String() string { return "vault.Source{path: " + strconv.Quote(b.path) + "}" }
+
+// GoString is String.
+func (b *base) GoString() string { return b.String() }
+
+// Format prints String for every verb, so that even %#v or %+v of a source
+// cannot print the logins it holds.
+func (b *base) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, b.String()) }
