@@ -206,6 +206,12 @@ func TestFailedRefreshRetriesAtTheBackoffPaceWhileNoLoginWorks(t *testing.T) {
 	if err := h.drive(time.Second, done); !errors.Is(err, ErrAllRejected) {
 		t.Fatalf("Connect = %v, want ErrAllRejected", err)
 	}
+	// The episode is open now: a refresh that fails is retried on its own
+	// at the backoff's pace. (The one the rejection started may have
+	// failed before the episode opened.)
+	if err := h.refresh(); err == nil {
+		t.Fatal("refresh succeeded")
+	}
 	n := h.store.count()
 	h.store.setErr(nil)
 	h.store.publish(alice2)
