@@ -556,8 +556,14 @@ func TestAdversarialAlertMayReadStats(t *testing.T) {
 	var c *gopqr.Connector
 	var cb callsBack
 	var calls atomic.Int64
-	fetch := func(context.Context) ([]gopqr.Pair, error) {
+	fetch := func(ctx context.Context) ([]gopqr.Pair, error) {
 		calls.Add(1)
+		// Answer once the episode has opened, so that both alerts come
+		// whatever the scheduling: a list published before Connect sees
+		// that every login was rejected would end the connect without one.
+		for c.Stats().AllRejected == 0 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
 		return []gopqr.Pair{{Username: "app", Password: "new-password"}}, nil
 	}
 	var err error
