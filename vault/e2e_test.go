@@ -189,6 +189,15 @@ func TestE2EStaticRole(t *testing.T) {
 func TestE2EDynamicRole(t *testing.T) {
 	e := newE2E(t)
 	const ttl = 3 * time.Second
+	dynRoles := func() (n int) {
+		t.Helper()
+		if err := e.c.Admin().QueryRow(
+			"SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-dyn-app-%'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := dynRoles() // left by an earlier run on the same cluster (-count)
 	e.srv.AddDynamicRole("database", "dyn-app", ttl)
 	var mu sync.Mutex
 	var reapErrs []error
@@ -257,12 +266,7 @@ func TestE2EDynamicRole(t *testing.T) {
 	if expiries == 0 {
 		t.Error("the connector never asked the source when a login expires")
 	}
-	var live int
-	if err := e.c.Admin().QueryRow(
-		"SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-dyn-app-%'").Scan(&live); err != nil {
-		t.Fatal(err)
-	}
-	if want := leases - revoked(); live != want {
+	if live, want := dynRoles()-before, leases-revoked(); live != want {
 		t.Errorf("%d dynamic roles left in the database, want %d", live, want)
 	}
 }
