@@ -33,8 +33,11 @@ type Backend interface {
 
 // The SQLSTATE codes that mean the server refused a login's credentials.
 const (
-	CodeInvalidPassword      = "28P01" // invalid_password
-	CodeInvalidAuthorization = "28000" // invalid_authorization_specification, as for a role that may not log in or has no pg_hba entry
+	// invalid_password
+	CodeInvalidPassword = "28P01"
+	// invalid_authorization_specification, as for a role that may not log
+	// in or has no pg_hba entry
+	CodeInvalidAuthorization = "28000"
 )
 
 // IsRejectionCode reports whether the SQLSTATE code is a credential

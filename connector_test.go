@@ -330,7 +330,8 @@ func TestRejectedErrorCarriesTheStoreFailure(t *testing.T) {
 	if rej.Refreshes < 1 || rej.FailedRefreshes != rej.Refreshes {
 		t.Errorf("refreshes %d, failed %d; want every one failed", rej.Refreshes, rej.FailedRefreshes)
 	}
-	if !strings.Contains(err.Error(), "failed") || !strings.Contains(err.Error(), "store unavailable") {
+	if text := err.Error(); !strings.Contains(text, "failed") ||
+		!strings.Contains(text, "store unavailable") {
 		t.Errorf("error text = %q", err)
 	}
 }

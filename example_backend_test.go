@@ -77,7 +77,9 @@ type memConn struct {
 	user string
 }
 
-func (c *memConn) ExecContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Result, error) {
+func (c *memConn) ExecContext(
+	_ context.Context, q string, _ []driver.NamedValue,
+) (driver.Result, error) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	c.s.log = append(c.s.log, c.user+": "+q)

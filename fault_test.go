@@ -88,7 +88,9 @@ type proxiedLogin struct {
 
 // newProxiedLogin builds a proxiedLogin whose DSN has connectTimeout (zero:
 // none), with opts after WithPairs and WithRefresher.
-func newProxiedLogin(t *testing.T, connectTimeout time.Duration, opts ...gopqr.Option) *proxiedLogin {
+func newProxiedLogin(
+	t *testing.T, connectTimeout time.Duration, opts ...gopqr.Option,
+) *proxiedLogin {
 	t.Helper()
 	c := pgtest.Require(t)
 	pl := &proxiedLogin{p: newLogin(t, c), st: &store{}}

@@ -62,7 +62,9 @@ func serverCode(err error) string {
 var seq atomic.Int64
 
 // newLogin creates a role with a fresh name and password.
-func newLogin(t *testing.T, c *pgtest.Cluster) gopqr.Pair { return loadtest.Login(t, c, "it_login") }
+func newLogin(t *testing.T, c *pgtest.Cluster) gopqr.Pair {
+	return loadtest.Login(t, c, "it_login")
+}
 
 func newPassword(t *testing.T) string { return loadtest.Password(t) }
 

@@ -121,7 +121,10 @@ func WithPairs(pairs ...Pair) Option {
 // wins: WithRefresher after WithSource drops the source, its schedule and
 // its expiry included.
 func WithRefresher(fn func(ctx context.Context) ([]Pair, error)) Option {
-	return optionFunc(func(c *config) { c.refresh, c.scheduler, c.expirer, c.keepSessions = fn, nil, nil, false })
+	return optionFunc(func(c *config) {
+		c.refresh = fn
+		c.scheduler, c.expirer, c.keepSessions = nil, nil, false // no source
+	})
 }
 
 // WithRefreshTimeout bounds each call of the refresher function. The

@@ -66,7 +66,8 @@ func TestSlogGetsWhatZapGets(t *testing.T) {
 	slices.Sort(zapMsgs)
 	slices.Sort(slogMsgs)
 	if !slices.Equal(zapMsgs, slogMsgs) {
-		t.Errorf("slog entries:\n%s\nzap entries:\n%s", strings.Join(slogMsgs, "\n"), strings.Join(zapMsgs, "\n"))
+		t.Errorf("slog entries:\n%s\nzap entries:\n%s",
+			strings.Join(slogMsgs, "\n"), strings.Join(zapMsgs, "\n"))
 	}
 	want := map[string]bool{
 		"WARN gopqr: login rejected":           false,

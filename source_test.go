@@ -130,7 +130,8 @@ func TestExpirerBoundsConnectionsEvenWhileNoLoginWorks(t *testing.T) {
 }
 
 func TestWithSourceValidation(t *testing.T) {
-	if _, err := NewConnector("", withBackend(newFakeServer()), WithSource(nil)); !errors.Is(err, ErrInvalidConfig) {
+	_, err := NewConnector("", withBackend(newFakeServer()), WithSource(nil))
+	if !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("WithSource(nil) = %v, want ErrInvalidConfig", err)
 	}
 	// A later WithRefresher replaces the whole source, schedule included.
